@@ -1,0 +1,1 @@
+"""The Gatehouse server: models, services, console, CLI and the worker."""

@@ -1,0 +1,84 @@
+"""The console application factory."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from gatehouse_core.keyring import ServerKeys, init_keys, load_keys
+
+from .config import ServerConfig
+from .extensions import csrf, db, login_manager, migrate
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Gatehouse:
+    """Per-app state that views and services reach through `state()`."""
+
+    config: ServerConfig
+    keys: ServerKeys
+
+
+def state() -> Gatehouse:
+    """The running app's config and keys."""
+    value: Gatehouse = current_app.extensions["gatehouse"]
+    return value
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    # SQLite ignores foreign keys unless asked, and WAL lets the worker write while the console reads.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+def resolve_keys(config: ServerConfig) -> ServerKeys:
+    """Load the key directory; in development mode, create missing keys first."""
+    if config.mode == "development":
+        created = init_keys(config.key_dir)
+        if created:
+            log.warning("development mode: created %d missing key file(s) in %s", len(created), config.key_dir)
+    return load_keys(config.key_dir)
+
+
+def create_app(config: ServerConfig, *, keys: ServerKeys | None = None, testing: bool = False) -> Flask:
+    """Build the console app for `config`; raises KeyDirError if production keys are missing."""
+    app = Flask(__name__)
+    keys = keys if keys is not None else resolve_keys(config)
+    production = config.mode == "production"
+    app.config.update(
+        SECRET_KEY=keys.session_secret,
+        SQLALCHEMY_DATABASE_URI=config.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_SECURE=production,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        TESTING=testing,
+    )
+    app.extensions["gatehouse"] = Gatehouse(config=config, keys=keys)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    from .console import register_console
+
+    register_console(app)
+    return app

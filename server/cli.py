@@ -1,0 +1,393 @@
+"""The `gatehouse` command: server, worker, terminal, mobile API, database, keys, users and the demo."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn, TypeVar
+
+import click
+
+from gatehouse_core.configfile import ConfigError
+from gatehouse_core.keyring import SIGNING_PUBLIC_KEY, KeyDirError, init_keys
+
+from .terminal_files import write_terminal_dir
+
+T = TypeVar("T")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    envvar="GATEHOUSE_CONFIG",
+    help="Config file (TOML). See config/ for commented examples.",
+)
+check_option = click.option("--check-config", is_flag=True, help="Validate the config file, report and exit.")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print an error for the operator and exit non-zero."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def load_or_exit(loader: Callable[[Path], T], path: Path, check_only: bool = False) -> T:
+    """Load a config file; on problems print each key, value and reason and exit 2."""
+    try:
+        config = loader(path)
+    except ConfigError as exc:
+        click.echo(exc.report(), err=True)
+        sys.exit(2)
+    if check_only:
+        click.echo(f"config file {path} is valid")
+        sys.exit(0)
+    return config
+
+
+def setup_logging(level: str) -> None:
+    """Plain, timestamped logs on stderr."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    # Migration chatter is not news to an operator.
+    logging.getLogger("alembic").setLevel(max(logging.getLevelName(level), logging.WARNING))
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGINT and SIGTERM set the one stop event every loop watches."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+@click.group()
+@click.version_option(package_name="gatehouse")
+def main() -> None:
+    """Gatehouse access control: face always optional, consent first, terminals decide offline."""
+
+
+# ---- server ---------------------------------------------------------------------------------------------------
+
+
+@main.group()
+def server() -> None:
+    """The console web server and the worker."""
+
+
+def _server_app(config_path: Path, check_only: bool):  # type: ignore[no-untyped-def]
+    from .app import create_app
+    from .config import load_server_config
+
+    config = load_or_exit(load_server_config, config_path, check_only)
+    setup_logging(config.log_level)
+    try:
+        app = create_app(config)
+    except KeyDirError as exc:
+        fail(str(exc))
+    from .dbcheck import schema_problem
+
+    problem = schema_problem(app)
+    if problem:
+        fail(problem)
+    return config, app
+
+
+@server.command("run")
+@config_option
+@check_option
+def server_run(config_path: Path, check_config: bool) -> None:
+    """Serve the console (waitress)."""
+    from waitress import create_server
+
+    from .extensions import db
+    from .services.users import admin_exists
+
+    config, app = _server_app(config_path, check_config)
+    if config.mode == "production":
+        with app.app_context():
+            if not admin_exists(db.session):
+                fail(
+                    "production mode needs an admin user; create one with "
+                    "`gatehouse users create --config FILE --username NAME --role admin`"
+                )
+    httpd = create_server(app, host=config.http.host, port=config.http.port, threads=config.http.threads)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    threading.Thread(target=lambda: (stop.wait(), httpd.close()), daemon=True).start()
+    logging.getLogger(__name__).info("console listening on http://%s:%d/", config.http.host, config.http.port)
+    try:
+        httpd.run()
+    except OSError:
+        if not stop.is_set():
+            raise
+
+
+@server.command("worker")
+@config_option
+@check_option
+def server_worker(config_path: Path, check_config: bool) -> None:
+    """Run the worker: MQTT ingest of terminal status (sync publisher and event ingest to follow)."""
+    from .worker import Worker
+
+    _config, app = _server_app(config_path, check_config)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    Worker(app, stop).run()
+
+
+# ---- database, keys, sites, users -----------------------------------------------------------------------------
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@config_option
+def db_upgrade(config_path: Path) -> None:
+    """Create or migrate the database schema to the latest version."""
+    from flask_migrate import upgrade
+
+    from .app import MIGRATIONS_DIR, create_app
+    from .config import load_server_config
+
+    config = load_or_exit(load_server_config, config_path)
+    setup_logging("WARNING")
+    try:
+        app = create_app(config)
+    except KeyDirError as exc:
+        fail(str(exc))
+    with app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+    click.echo("database is up to date")
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Server keys."""
+
+
+@keys_group.command("init")
+@click.option("--key-dir", type=click.Path(file_okay=False, path_type=Path), help="Key directory to create.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="GATEHOUSE_CONFIG",
+    help="Take the key directory from this server config instead.",
+)
+@click.option("--force", is_flag=True, help="Replace existing keys. Terminals must then be re-provisioned.")
+def keys_init(key_dir: Path | None, config_path: Path | None, force: bool) -> None:
+    """Create the signing keypair, credential-hashing secret, template key and session secret."""
+    if key_dir is None:
+        if config_path is None:
+            fail("give --key-dir DIR or --config FILE")
+        from .config import load_server_config
+
+        key_dir = load_or_exit(load_server_config, config_path).key_dir
+    written = init_keys(key_dir, overwrite=force)
+    for path in written:
+        click.echo(f"wrote {path}")
+    if not written:
+        click.echo(f"all keys already exist in {key_dir}; nothing changed (use --force to replace them)")
+    click.echo(f"terminals pin {key_dir / SIGNING_PUBLIC_KEY}")
+
+
+def _app_context(config_path: Path):  # type: ignore[no-untyped-def]
+    _config, app = _server_app(config_path, False)
+    return app.app_context()
+
+
+@main.group("site")
+def site_group() -> None:
+    """Sites."""
+
+
+@site_group.command("create")
+@config_option
+@click.option("--code", required=True, help="Short code used in topics, e.g. 'maple-court'.")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--timezone", default="Asia/Shanghai", show_default=True, help="IANA time zone of the site.")
+def site_create(config_path: Path, code: str, name: str, timezone: str) -> None:
+    """Create a site."""
+    from .extensions import db
+    from .services.audit import Actor
+    from .services.errors import DomainError
+    from .services.sites import create_site
+
+    with _app_context(config_path):
+        try:
+            site = create_site(db.session, Actor("cli"), code=code, name=name, timezone=timezone)
+            db.session.commit()
+        except DomainError as exc:
+            fail(exc.message)
+        click.echo(f"created site {site.code}")
+
+
+@main.group("users")
+def users_group() -> None:
+    """Console users."""
+
+
+@users_group.command("create")
+@config_option
+@click.option("--username", required=True)
+@click.option("--role", type=click.Choice(["admin", "manager", "guard"]), required=True)
+@click.option("--password-file", type=click.File("r"), help="Read the password from this file ('-' for stdin).")
+def users_create(config_path: Path, username: str, role: str, password_file: click.File | None) -> None:
+    """Create a console user; without --password-file a strong password is generated and shown once."""
+    from .extensions import db
+    from .models import ConsoleRole
+    from .services.audit import Actor
+    from .services.errors import DomainError
+    from .services.users import create_user, generate_password
+
+    generated = password_file is None
+    password = generate_password() if password_file is None else password_file.read().strip()  # type: ignore[attr-defined]
+    with _app_context(config_path):
+        try:
+            create_user(db.session, Actor("cli"), username, password, ConsoleRole(role))
+            db.session.commit()
+        except DomainError as exc:
+            fail(exc.message)
+    click.echo(f"created {role} {username}")
+    if generated:
+        click.echo(f"password (shown once): {password}")
+
+
+# ---- terminals ------------------------------------------------------------------------------------------------
+
+
+@main.group()
+def terminal() -> None:
+    """Door terminals."""
+
+
+@terminal.command("run")
+@config_option
+@check_option
+def terminal_run(config_path: Path, check_config: bool) -> None:
+    """Run a door terminal."""
+    from terminals.config import load_terminal_config
+    from terminals.runtime import TerminalRuntime
+
+    config = load_or_exit(load_terminal_config, config_path, check_config)
+    setup_logging(config.log_level)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    try:
+        runtime = TerminalRuntime(config, stop)
+    except KeyDirError as exc:
+        fail(str(exc))
+    runtime.run()
+
+
+@terminal.command("add")
+@config_option
+@click.option("--site", "site_code", required=True, help="Site code.")
+@click.option("--name", required=True, help="Terminal name, e.g. 'North gate'.")
+@click.option("--door", "door_names", multiple=True, required=True, help="Door it serves (repeat for several).")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the terminal's config, broker password and the server public key.",
+)
+@click.option("--broker-host", default="127.0.0.1", show_default=True)
+@click.option("--broker-port", default=1883, show_default=True, type=int)
+def terminal_add(
+    config_path: Path,
+    site_code: str,
+    name: str,
+    door_names: tuple[str, ...],
+    out_dir: Path,
+    broker_host: str,
+    broker_port: int,
+) -> None:
+    """Provision a terminal and write its config directory (the broker password appears nowhere else)."""
+    from sqlalchemy import select
+
+    from .extensions import db
+    from .models import Door
+    from .services.audit import Actor
+    from .services.errors import DomainError
+    from .services.sites import get_site
+    from .services.terminals import provision_terminal
+
+    config, app = _server_app(config_path, False)
+    with app.app_context():
+        try:
+            site = get_site(db.session, site_code)
+            doors = list(db.session.scalars(select(Door).where(Door.site_id == site.id, Door.name.in_(door_names))))
+            unknown = set(door_names) - {d.name for d in doors}
+            if unknown:
+                fail(f"site {site_code} has no door named {', '.join(sorted(unknown))}")
+            made = provision_terminal(db.session, Actor("cli"), site, name, doors)
+            db.session.commit()
+        except DomainError as exc:
+            fail(exc.message)
+        write_terminal_dir(
+            out_dir, config.key_dir, site_code, made.terminal.ident, made.mqtt_password, broker_host, broker_port
+        )
+        click.echo(f"terminal {made.terminal.ident} provisioned; config in {out_dir / 'terminal.toml'}")
+
+
+# ---- mobile API -----------------------------------------------------------------------------------------------
+
+
+@main.group("mobile-api")
+def mobile_api_group() -> None:
+    """The residents' phone-app API."""
+
+
+@mobile_api_group.command("run")
+@config_option
+@check_option
+def mobile_api_run(config_path: Path, check_config: bool) -> None:
+    """Serve the mobile API (waitress)."""
+    from waitress import serve
+
+    from mobile_api.app import create_app
+    from mobile_api.config import load_mobile_api_config
+
+    config = load_or_exit(load_mobile_api_config, config_path, check_config)
+    setup_logging(config.log_level)
+    try:
+        app = create_app(config)
+    except KeyDirError as exc:
+        fail(str(exc))
+    serve(app, host=config.http.host, port=config.http.port, threads=config.http.threads)
+
+
+# ---- demo -----------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".gatehouse-demo"),
+    show_default=True,
+    help="Where the demo keeps its database, keys and terminal store.",
+)
+@click.option("--http-port", type=int, default=8080, show_default=True, help="Console port (a free one if taken).")
+@click.option(
+    "--mqtt-port", type=int, default=1884, show_default=True, help="Embedded broker port (a free one if taken)."
+)
+def demo(data_dir: Path, http_port: int, mqtt_port: int) -> None:
+    """Server on SQLite, embedded MQTT broker, worker and one simulated terminal, in one command."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(data_dir.resolve(), http_port, mqtt_port))
+
+
+if __name__ == "__main__":
+    main()

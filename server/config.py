@@ -1,0 +1,52 @@
+"""The server's config file (TOML), validated; see config/server.example.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from gatehouse_core.configfile import StrictModel, load_config
+from gatehouse_core.configtypes import ConfigPath, LogLevel, MqttConfig, Port
+
+
+def _database_url(value: str) -> str:
+    if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+        raise ValueError("use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB")
+    if value.startswith("postgresql://"):
+        # psycopg 3 is the driver we ship; the bare scheme would ask SQLAlchemy for psycopg2.
+        value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+    return value
+
+
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
+
+
+class HttpConfig(StrictModel):
+    """Where the console listens."""
+
+    host: str = Field("127.0.0.1", description="Address to bind; keep the console on the site LAN.")
+    port: Port = Field(8080, description="TCP port of the console.")
+    threads: int = Field(8, ge=1, le=64, description="Request threads of the WSGI server.")
+
+
+class ServerConfig(StrictModel):
+    """Settings of `gatehouse server run` and `gatehouse server worker`."""
+
+    mode: Literal["production", "development"] = Field(
+        "production",
+        description="production refuses to start without keys and an admin, and sends cookies over HTTPS only.",
+    )
+    database_url: DatabaseUrl = Field(
+        description="SQLAlchemy URL: sqlite:///path/to.db or postgresql+psycopg://user@host/dbname."
+    )
+    key_dir: ConfigPath = Field(description="Directory made by `gatehouse keys init` (never inside the database).")
+    log_level: LogLevel = Field("INFO", description="Log verbosity.")
+    http: HttpConfig = Field(default_factory=HttpConfig, description="Console web server.")  # type: ignore[arg-type]
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Broker used by the worker.")  # type: ignore[arg-type]
+
+
+def load_server_config(path: Path | str) -> ServerConfig:
+    """Load and validate a server config file."""
+    return load_config(ServerConfig, path)

@@ -1,0 +1,56 @@
+"""Seed data for the demo: one site, three doors, an access group and twenty residents with cards."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+from sqlalchemy import select
+
+from gatehouse_core.keyring import ServerKeys
+from gatehouse_core.schedule import ALWAYS, Window
+
+from .models import Site
+from .services import access, credentials, people, sites
+from .services.audit import Actor
+from .services.session import DbSession
+from .services.sites import DoorMethods
+
+DEMO_SITE = "maple-court"
+_GIVEN = ["Wei", "Fang", "Min", "Jun", "Lei", "Hui", "Ying", "Tao", "Jing", "Hao"]
+_FAMILY = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu"]
+
+
+def seed_demo(session: DbSession, keys: ServerKeys) -> Site:
+    """Create the demo site unless it exists; returns it."""
+    existing = session.scalar(select(Site).where(Site.code == DEMO_SITE))
+    if existing is not None:
+        return existing
+    actor = Actor("demo")
+    rng = random.Random(7)  # noqa: S311 - demo names, not security
+    site = sites.create_site(session, actor, code=DEMO_SITE, name="Maple Court", timezone="Asia/Shanghai")
+    north = sites.save_door(session, actor, site, "North gate", DoorMethods(face=True))
+    east = sites.save_door(session, actor, site, "East pedestrian gate", DoorMethods())
+    garage = sites.save_door(session, actor, site, "Garage", DoorMethods(id_document=True, app_code=True))
+    residents = access.create_group(session, actor, site, "Residents", [north, east, garage], ALWAYS.windows)
+    access.create_group(
+        session,
+        actor,
+        site,
+        "Cleaning staff",
+        [east],
+        [Window(d, 7 * 60, 19 * 60) for d in range(5)],
+        open_on_holidays=False,
+    )
+    for i in range(20):
+        person = people.create_person(
+            session,
+            actor,
+            site,
+            full_name=f"{_FAMILY[i % 10]} {_GIVEN[(i * 3) % 10]}",
+            unit=f"{1 + i // 4}-{101 + (i % 4)}",
+            date_of_birth=date(1950 + rng.randrange(55), 1 + rng.randrange(12), 1 + rng.randrange(28)),
+        )
+        access.add_member(session, actor, residents, person)
+        credentials.add_card(session, actor, keys, person, f"04{rng.getrandbits(48):012X}")
+    return site

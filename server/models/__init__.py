@@ -1,0 +1,62 @@
+"""All Gatehouse models; importing this module registers every table on the metadata."""
+
+from .access import (
+    AccessGroup,
+    Holiday,
+    PassStatus,
+    VisitorPass,
+    WeeklyWindow,
+    access_group_doors,
+    access_group_members,
+)
+from .base import Base, UTCDateTime, db, utcnow
+from .people import (
+    ConsentChannel,
+    ConsentGiver,
+    ConsentRecord,
+    Credential,
+    CredentialStatus,
+    FaceTemplate,
+    Person,
+    PersonKind,
+    PersonStatus,
+)
+from .records import AccessEvent, AuditEntry, ConsoleRole, Decision, EntryMethod, JournalEntry, JournalKind
+from .site import Door, Site, Terminal, TerminalStatus, terminal_doors
+from .users import ConsoleUser
+
+__all__ = [
+    "AccessEvent",
+    "AccessGroup",
+    "AuditEntry",
+    "Base",
+    "ConsentChannel",
+    "ConsentGiver",
+    "ConsentRecord",
+    "ConsoleRole",
+    "ConsoleUser",
+    "Credential",
+    "CredentialStatus",
+    "Decision",
+    "Door",
+    "EntryMethod",
+    "FaceTemplate",
+    "Holiday",
+    "JournalEntry",
+    "JournalKind",
+    "PassStatus",
+    "Person",
+    "PersonKind",
+    "PersonStatus",
+    "Site",
+    "Terminal",
+    "TerminalStatus",
+    "UTCDateTime",
+    "VisitorPass",
+    "WeeklyWindow",
+    "access_group_doors",
+    "access_group_members",
+    "db",
+    "terminal_doors",
+    "utcnow",
+]

@@ -1,0 +1,108 @@
+"""Append-only records: access events, audit entries and the per-site change journal."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, UTCDateTime, str_enum, utcnow
+
+
+class EntryMethod(enum.StrEnum):
+    """How someone presented themselves at a door."""
+
+    FACE = "face"
+    CARD = "card"
+    ID_DOCUMENT = "id_document"
+    APP_CODE = "app_code"
+    VISITOR_CODE = "visitor_code"
+    VISITOR_QR = "visitor_qr"
+    REMOTE = "remote"
+
+
+class Decision(enum.StrEnum):
+    """Outcome of one presentation."""
+
+    GRANT = "grant"
+    DENY = "deny"
+
+
+class AccessEvent(Base):
+    """One decision at a door, as the terminal reported it; never an image."""
+
+    __tablename__ = "access_events"
+    __table_args__ = (Index("ix_access_events_site_time", "site_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Terminal-generated UUID; stored exactly once however often it is delivered.
+    event_uid: Mapped[str] = mapped_column(String(36), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    terminal_id: Mapped[int | None] = mapped_column(ForeignKey("terminals.id", ondelete="SET NULL"))
+    door_id: Mapped[int | None] = mapped_column(ForeignKey("doors.id", ondelete="SET NULL"))
+    person_pseudonym: Mapped[str | None] = mapped_column(String(32), index=True)
+    pass_id: Mapped[int | None] = mapped_column(ForeignKey("visitor_passes.id", ondelete="SET NULL"))
+    method: Mapped[EntryMethod] = mapped_column(str_enum(EntryMethod))
+    decision: Mapped[Decision] = mapped_column(str_enum(Decision, length=8))
+    reason: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what to which record, when; details never hold biometric data or credential values."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", ondelete="SET NULL"))
+    actor_label: Mapped[str] = mapped_column(String(120))  # kept if the user row is later removed
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class JournalKind(enum.StrEnum):
+    """Changes that door terminals must learn about."""
+
+    GRANT = "grant"
+    REVOKE = "revoke"
+    CREDENTIAL_ADD = "credential_add"
+    CREDENTIAL_REVOKE = "credential_revoke"
+    TEMPLATE_ADD = "template_add"
+    TEMPLATE_DELETE = "template_delete"
+    PASS_ISSUE = "pass_issue"  # noqa: S105 - visitor pass, not a password
+    PASS_CONSUME = "pass_consume"  # noqa: S105
+    PASS_REVOKE = "pass_revoke"  # noqa: S105
+    DOOR_POLICY = "door_policy"
+    SCHEDULE = "schedule"
+    PERSON_STATUS = "person_status"
+
+
+class JournalEntry(Base):
+    """One change in a site's journal, written in the same transaction as the change (outbox)."""
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (UniqueConstraint("site_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[JournalKind] = mapped_column(str_enum(JournalKind, length=24))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConsoleRole(enum.StrEnum):
+    """What a console user may do."""
+
+    ADMIN = "admin"
+    MANAGER = "manager"
+    GUARD = "guard"

@@ -1,0 +1,1 @@
+"""Business rules. Services take a session, enforce invariants and raise DomainError subclasses."""
