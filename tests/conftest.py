@@ -1,0 +1,198 @@
+"""Shared fixtures: an app on a fresh database (SQLite and PostgreSQL), keys, factories, real services."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from gatehouse_core.configfile import parse_config
+from gatehouse_core.keyring import ServerKeys, init_keys, load_keys
+from server.app import create_app
+from server.config import ServerConfig
+from server.extensions import db
+from server.models import Base, ConsoleRole, ConsoleUser, Door, Person, Site
+from server.services import people, sites, users
+from server.services.audit import Actor
+from server.services.sites import DoorMethods
+from tests.services import Mosquitto, PostgresServer
+
+TEST_ACTOR = Actor("test")
+PASSWORD = "correct horse battery"
+
+
+# ---- real services -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a PostgreSQL server for the whole run (own cluster unless GATEHOUSE_TEST_PG_URL is set)."""
+    external = os.environ.get("GATEHOUSE_TEST_PG_URL")
+    if external:
+        yield external
+        return
+    server = PostgresServer()
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_test_db(pg_url: str) -> Iterator[str]:
+    """A database with the model schema, reused by every PostgreSQL test (emptied after each)."""
+    name = f"gatehouse_test_{os.getpid()}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = pg_url.rsplit("/", 1)[0] + f"/{name}"
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A real mosquitto broker on a free port for the whole run."""
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+# ---- app and database ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A key directory made by the real init_keys."""
+    path = tmp_path_factory.mktemp("keys") / "keys"
+    init_keys(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def keys(key_dir: Path) -> ServerKeys:
+    """The loaded server keys."""
+    return load_keys(key_dir)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database URL: a new SQLite file, or the shared PostgreSQL test database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gatehouse.db'}"
+    url: str = request.getfixturevalue("pg_test_db")
+    return url
+
+
+def server_config(db_url: str, key_dir: Path, **overrides: Any) -> ServerConfig:
+    """A ServerConfig for tests, validated like a real file."""
+    data: dict[str, Any] = {"mode": "development", "database_url": db_url, "key_dir": str(key_dir)}
+    data.update(overrides)
+    return parse_config(ServerConfig, data)
+
+
+@pytest.fixture
+def app(db_url: str, key_dir: Path, keys: ServerKeys) -> Iterator[Flask]:
+    """The console app on an empty database with the full schema."""
+    application = create_app(server_config(db_url, key_dir), keys=keys, testing=True)
+    with application.app_context():
+        if db_url.startswith("sqlite"):
+            db.create_all()
+        yield application
+        db.session.remove()
+        if not db_url.startswith("sqlite"):
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the console."""
+    return app.test_client()
+
+
+# ---- factories -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_site(app: Flask) -> Callable[..., Site]:
+    """Create a site through the service layer."""
+    counter = iter(range(1, 10_000))
+
+    def make(code: str | None = None, timezone: str = "Asia/Shanghai") -> Site:
+        site = sites.create_site(
+            db.session, TEST_ACTOR, code=code or f"site-{next(counter)}", name="Test site", timezone=timezone
+        )
+        db.session.commit()
+        return site
+
+    return make
+
+
+@pytest.fixture
+def make_door(app: Flask) -> Callable[..., Door]:
+    """Create a door through the service layer."""
+
+    def make(site: Site, name: str = "Gate", **methods: bool) -> Door:
+        door = sites.save_door(db.session, TEST_ACTOR, site, name, DoorMethods(**methods))
+        db.session.commit()
+        return door
+
+    return make
+
+
+@pytest.fixture
+def make_person(app: Flask) -> Callable[..., Person]:
+    """Create a resident through the service layer."""
+
+    def make(site: Site, name: str = "Li Wei", date_of_birth: date | None = None, **kw: Any) -> Person:
+        person = people.create_person(db.session, TEST_ACTOR, site, full_name=name, date_of_birth=date_of_birth, **kw)
+        db.session.commit()
+        return person
+
+    return make
+
+
+@pytest.fixture
+def make_user(app: Flask) -> Callable[..., ConsoleUser]:
+    """Create a console user with PASSWORD."""
+
+    def make(username: str = "manager1", role: ConsoleRole = ConsoleRole.MANAGER) -> ConsoleUser:
+        user = users.create_user(db.session, TEST_ACTOR, username, PASSWORD, role)
+        db.session.commit()
+        return user
+
+    return make
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token embedded in a console page."""
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html
+    )
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def login(client: FlaskClient, username: str, password: str = PASSWORD) -> Any:
+    """Log in through the real form (with its CSRF token)."""
+    page = client.get("/login")
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": csrf_token(page.text)})
