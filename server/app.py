@@ -56,7 +56,7 @@ def resolve_keys(config: ServerConfig) -> ServerKeys:
 
 def create_app(config: ServerConfig, *, keys: ServerKeys | None = None, testing: bool = False) -> Flask:
     """Build the console app for `config`; raises KeyDirError if production keys are missing."""
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder="console/templates", static_folder="console/static")
     keys = keys if keys is not None else resolve_keys(config)
     production = config.mode == "production"
     app.config.update(

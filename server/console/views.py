@@ -18,7 +18,7 @@ bp = Blueprint("views", __name__)
 @require_role(*ANY_ROLE)
 def dashboard() -> ResponseReturnValue:
     """Doors, terminals online and offline, people."""
-    by_status = dict(db.session.execute(select(Terminal.status, func.count()).group_by(Terminal.status)).tuples().all())
+    by_status = dict(db.session.execute(select(Terminal.status, func.count()).group_by(Terminal.status)).all())
     figures = {
         "sites": db.session.scalar(select(func.count()).select_from(Site)),
         "doors": db.session.scalar(select(func.count()).select_from(Door)),

@@ -93,10 +93,14 @@ def issue_app_code_secret(
         if old.kind is CredentialKind.APP_CODE and old.status is CredentialStatus.ACTIVE:
             revoke(session, actor, old)
     seed = secrets.token_bytes(APP_CODE_SEED_BYTES)
-    credential = Credential(site_id=person.site_id, person=person, kind=CredentialKind.APP_CODE)
+    credential = Credential(
+        site_id=person.site_id,
+        person=person,
+        kind=CredentialKind.APP_CODE,
+        sealed_secret=seal(keys.template_key, seed, app_code_context(person.id)),
+    )
     session.add(credential)
     session.flush()
-    credential.sealed_secret = seal(keys.template_key, seed, f"app_code:credential={credential.id}")
     journal.append(
         session,
         person.site_id,
@@ -113,6 +117,11 @@ def issue_app_code_secret(
         details={"credential": credential.id, "kind": CredentialKind.APP_CODE.value},
     )
     return credential, seed
+
+
+def app_code_context(person_id: int) -> str:
+    """Associated data that binds a sealed app-code seed to its owner."""
+    return f"app_code:person={person_id}"
 
 
 def revoke(session: DbSession, actor: Actor, credential: Credential) -> None:
