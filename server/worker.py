@@ -89,6 +89,8 @@ class Worker:
                 self._client.publish(server_status(), STATUS_OFFLINE, qos=1, retain=True).wait_for_publish(2)
             self._client.disconnect()
             self._client.loop_stop()
+            with self.app.app_context():
+                db.engine.dispose()
 
     def dispatch(self, topic: str, payload: bytes) -> None:
         """Route one message to its handler; invalid or unknown messages are logged and dropped."""
