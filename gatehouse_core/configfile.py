@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,13 +51,33 @@ class ConfigError(Exception):
 M = TypeVar("M", bound=BaseModel)
 
 
+def _is_secret_key(name: str) -> bool:
+    leaf = name.rsplit(".", 1)[-1].lower()
+    return any(marker in leaf for marker in _SECRET_MARKERS) and not leaf.endswith(("_file", "_dir"))
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?P<at>@)", re.IGNORECASE)
+
+
+def _redact(value: Any) -> Any:
+    """Hide secret-named keys at any depth and passwords inside URLs."""
+    if isinstance(value, dict):
+        return {k: "(hidden)" if _is_secret_key(str(k)) else _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\g<head>(hidden)\g<at>", value)
+    return value
+
+
 def _shown_value(key: str, value: Any) -> str:
-    leaf = key.rsplit(".", 1)[-1].lower()
-    if any(marker in leaf for marker in _SECRET_MARKERS) and not leaf.endswith(("_file", "_dir")):
-        return "(hidden)"
     if value is _MISSING:
         return "(missing)"
-    return repr(value)
+    if key == "(file)":
+        return "(whole file)"
+    if _is_secret_key(key):
+        return "(hidden)"
+    return repr(_redact(value))
 
 
 _MISSING = object()

@@ -34,7 +34,7 @@ _ID = re.compile(r"^[0-9A-Z]{5,32}$")
 def normalize_card_uid(uid: str) -> str:
     """Canonical card UID: upper-case hex without separators; 4, 7 or 10 bytes as ISO 14443 defines."""
     cleaned = re.sub(r"[\s:\-]", "", uid).upper()
-    if not cleaned or not _HEX.match(cleaned):
+    if not cleaned or not _HEX.fullmatch(cleaned):
         raise CredentialFormatError("a card UID is hexadecimal, e.g. 04A2B3C4D5E6F7")
     if len(cleaned) not in (8, 14, 20):
         raise CredentialFormatError("a card UID has 4, 7 or 10 bytes (8, 14 or 20 hex digits)")
@@ -43,8 +43,10 @@ def normalize_card_uid(uid: str) -> str:
 
 def normalize_id_number(number: str) -> str:
     """Canonical ID-document number: letters and digits only, upper case, 5 to 32 characters."""
-    cleaned = re.sub(r"[\s\-]", "", number).upper()
-    if not _ID.match(cleaned):
+    cleaned = re.sub(r"[\s\-]", "", number)
+    # ASCII only: upper-casing would otherwise fold e.g. 'ß' into 'SS' and make two numbers hash alike.
+    cleaned = cleaned.upper() if cleaned.isascii() else ""
+    if not _ID.fullmatch(cleaned):
         raise CredentialFormatError("an ID-document number has 5 to 32 letters and digits")
     return cleaned
 

@@ -106,7 +106,12 @@ def load_keys(key_dir: Path | str) -> ServerKeys:
     missing = [n for n in (SIGNING_KEY, *_SECRET_FILES) if not (key_dir / n).is_file()]
     if missing:
         raise KeyDirError(f"key directory {key_dir} lacks {', '.join(missing)}; {hint}")
-    private = serialization.load_pem_private_key((key_dir / SIGNING_KEY).read_bytes(), password=None)
+    try:
+        private = serialization.load_pem_private_key((key_dir / SIGNING_KEY).read_bytes(), password=None)
+    except (ValueError, TypeError):
+        raise KeyDirError(
+            f"{key_dir / SIGNING_KEY} is not an unencrypted PEM private key; restore it from backup"
+        ) from None
     if not isinstance(private, Ed25519PrivateKey):
         raise KeyDirError(f"{key_dir / SIGNING_KEY} is not an Ed25519 private key")
     values = {}

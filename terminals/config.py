@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from gatehouse_core.configfile import StrictModel, load_config
 from gatehouse_core.configtypes import ConfigPath, LogLevel, MqttConfig
@@ -31,13 +31,13 @@ class TerminalConfig(StrictModel):
         except TopicError as exc:
             raise ValueError(str(exc)) from None
 
-    @model_validator(mode="after")
-    def _username_is_identity(self) -> TerminalConfig:
-        if self.mqtt.username is not None and self.mqtt.username != self.terminal_id:
-            raise ValueError(
-                f"mqtt.username must equal terminal_id ({self.terminal_id!r}); the broker's ACL is keyed by it"
-            )
-        return self
+    @field_validator("mqtt")
+    @classmethod
+    def _username_is_identity(cls, mqtt: MqttConfig, info: ValidationInfo) -> MqttConfig:
+        terminal_id = info.data.get("terminal_id")
+        if mqtt.username is not None and terminal_id is not None and mqtt.username != terminal_id:
+            raise ValueError(f"mqtt.username must equal terminal_id ({terminal_id!r}); the broker's ACL is keyed by it")
+        return mqtt
 
 
 def load_terminal_config(path: Path | str) -> TerminalConfig:

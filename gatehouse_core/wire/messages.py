@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -18,7 +17,8 @@ class MessageError(ValueError):
 class WireModel(BaseModel):
     """Base for messages: unknown fields rejected, immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: JSON true is not an int, "5" is not a sequence number.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Birth(WireModel):
@@ -46,10 +46,9 @@ def decode(model: type[M], payload: bytes) -> M:
     if len(payload) > MAX_MESSAGE_BYTES:
         raise MessageError(f"message of {len(payload)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise MessageError("payload is not JSON") from None
-    try:
-        return model.model_validate(data)
+        # pydantic's own JSON parser bounds nesting depth, so hostile payloads fail as ValidationError.
+        return model.model_validate_json(payload)
     except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise MessageError("payload is not JSON") from None
         raise MessageError(f"invalid {model.__name__}: {exc.error_count()} problem(s)") from None

@@ -35,7 +35,7 @@ class TopicError(ValueError):
 
 def check_ident(value: str, what: str) -> str:
     """Validate a site code or terminal id for use as one topic level."""
-    if not _IDENT.match(value):
+    if not _IDENT.fullmatch(value):
         raise TopicError(
             f"{what} {value!r} must be 1-64 characters of a-z, 0-9 and '-', not starting or ending with '-'"
         )

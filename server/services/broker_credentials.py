@@ -13,6 +13,8 @@ import hmac
 import secrets
 
 ITERATIONS = 1000
+# A stored hash can never make verification arbitrarily slow.
+MAX_ITERATIONS = 1_000_000
 _SALT_BYTES = 12
 
 
@@ -31,13 +33,13 @@ def mosquitto_hash(password: str, *, salt: bytes | None = None, iterations: int 
 def verify_mosquitto_hash(password: str, encoded: str) -> bool:
     """Check a password against a $7$ hash."""
     try:
-        _, version, iterations, salt_b64, digest_b64 = encoded.split("$")
-        if version != "7":
-            return False
-        salt = base64.b64decode(salt_b64)
-        expected = base64.b64decode(digest_b64)
+        empty, version, iterations, salt_b64, digest_b64 = encoded.split("$")
+        salt = base64.b64decode(salt_b64, validate=True)
+        expected = base64.b64decode(digest_b64, validate=True)
         rounds = int(iterations)
     except ValueError:
+        return False
+    if empty or version != "7" or not 1 <= rounds <= MAX_ITERATIONS or not salt or len(expected) != 64:
         return False
     actual = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, rounds)
     return hmac.compare_digest(actual, expected)

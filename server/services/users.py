@@ -29,7 +29,7 @@ def generate_password() -> str:
 
 def create_user(session: DbSession, actor: Actor, username: str, password: str, role: ConsoleRole) -> ConsoleUser:
     """Add a console user; passwords shorter than 12 characters are refused."""
-    if not _USERNAME.match(username):
+    if not _USERNAME.fullmatch(username):
         raise RuleViolation("A username has 3 to 64 letters, digits, '.', '_' or '-'.", code="bad_username")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise RuleViolation(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.", code="weak_password")

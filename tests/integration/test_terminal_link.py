@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import tomli_w
@@ -115,7 +114,7 @@ def test_killed_terminal_is_marked_offline_by_its_last_will(provisioned, start_w
     path = tmp_path / "terminal.toml"
     path.write_text(tomli_w.dumps(document))
     start_worker()
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "terminal", "run", "--config", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
