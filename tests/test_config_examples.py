@@ -17,8 +17,11 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 @pytest.mark.parametrize(
     ("name", "model"),
-    [("server.example.toml", ServerConfig), ("terminal.example.toml", TerminalConfig),
-     ("mobile_api.example.toml", MobileApiConfig)],
+    [
+        ("server.example.toml", ServerConfig),
+        ("terminal.example.toml", TerminalConfig),
+        ("mobile_api.example.toml", MobileApiConfig),
+    ],
 )
 def test_example_is_valid(name, model):
     config = load_config(model, CONFIG_DIR / name)
