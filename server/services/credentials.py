@@ -56,11 +56,20 @@ def _add_hashed(
     credential = Credential(site_id=person.site_id, person=person, kind=kind, lookup_hash=digest)
     session.add(credential)
     session.flush()
+    _journal_added(session, actor, person, credential, {"hash": digest})
+    return credential
+
+
+def _journal_added(
+    session: DbSession, actor: Actor, person: Person, credential: Credential, extra: dict[str, str]
+) -> None:
+    """Tell terminals about a new credential (outbox) and audit it, without its value."""
+    kind = credential.kind.value
     journal.append(
         session,
         person.site_id,
         JournalKind.CREDENTIAL_ADD,
-        {"person": person.pseudonym, "credential": credential.id, "kind": kind.value, "hash": digest},
+        {"person": person.pseudonym, "credential": credential.id, "kind": kind, **extra},
     )
     audit.record(
         session,
@@ -69,9 +78,8 @@ def _add_hashed(
         "person",
         person.id,
         site_id=person.site_id,
-        details={"credential": credential.id, "kind": kind.value},
+        details={"credential": credential.id, "kind": kind},
     )
-    return credential
 
 
 def add_card(session: DbSession, actor: Actor, keys: ServerKeys, person: Person, uid: str) -> Credential:
@@ -101,21 +109,7 @@ def issue_app_code_secret(
     )
     session.add(credential)
     session.flush()
-    journal.append(
-        session,
-        person.site_id,
-        JournalKind.CREDENTIAL_ADD,
-        {"person": person.pseudonym, "credential": credential.id, "kind": CredentialKind.APP_CODE.value},
-    )
-    audit.record(
-        session,
-        actor,
-        "credential.add",
-        "person",
-        person.id,
-        site_id=person.site_id,
-        details={"credential": credential.id, "kind": CredentialKind.APP_CODE.value},
-    )
+    _journal_added(session, actor, person, credential, {})
     return credential, seed
 
 
