@@ -21,21 +21,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+from server.demo import pick_port
+
 from .report import emit, summary
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def one_run(data_dir: Path) -> tuple[float, float, float]:
     """Seconds to URL printed, to terminal online (as the console shows it), and to a clean stop."""
-    http_port, mqtt_port = _free_port(), _free_port()
+    http_port, mqtt_port = pick_port(0), pick_port(0)
     started = time.monotonic()
     proc = subprocess.Popen(  # noqa: S603
         [

@@ -107,14 +107,8 @@ def test_keys_init_writes_private_files(tmp_path):
     assert "nothing changed" in output and (key_dir / "credential_hmac.key").read_bytes() == before
 
 
-def test_site_user_and_terminal_provisioning(server_toml, tmp_path):
-    assert run("db", "upgrade", "--config", str(server_toml))[0] == 0
-    code, output = run("users", "create", "--config", str(server_toml), "--username", "admin", "--role", "admin")
-    assert code == 0 and "password (shown once):" in output
-    assert run("site", "create", "--config", str(server_toml), "--code", "oak", "--name", "Oak Park")[0] == 0
-    code, output = run("site", "create", "--config", str(server_toml), "--code", "Oak Park", "--name", "x")
-    assert code == 2 and "site code" in output
-    code, output = run(
+def terminal_add(server_toml: Path, door: str, out_dir: Path) -> tuple[int, str]:
+    return run(
         "terminal",
         "add",
         "--config",
@@ -124,10 +118,20 @@ def test_site_user_and_terminal_provisioning(server_toml, tmp_path):
         "--name",
         "Gate",
         "--door",
-        "Nope",
+        door,
         "--out-dir",
-        str(tmp_path / "t"),
+        str(out_dir),
     )
+
+
+def test_site_user_and_terminal_provisioning(server_toml, tmp_path):
+    assert run("db", "upgrade", "--config", str(server_toml))[0] == 0
+    code, output = run("users", "create", "--config", str(server_toml), "--username", "admin", "--role", "admin")
+    assert code == 0 and "password (shown once):" in output
+    assert run("site", "create", "--config", str(server_toml), "--code", "oak", "--name", "Oak Park")[0] == 0
+    code, output = run("site", "create", "--config", str(server_toml), "--code", "Oak Park", "--name", "x")
+    assert code == 2 and "site code" in output
+    code, output = terminal_add(server_toml, "Nope", tmp_path / "t")
     assert code == 2 and "no door named Nope" in output
     # The terminal directory produced by `terminal add` passes its own check.
     from server.app import create_app
@@ -142,20 +146,7 @@ def test_site_user_and_terminal_provisioning(server_toml, tmp_path):
         db.session.commit()
         db.engine.dispose()
     out = tmp_path / "t"
-    code, output = run(
-        "terminal",
-        "add",
-        "--config",
-        str(server_toml),
-        "--site",
-        "oak",
-        "--name",
-        "Gate",
-        "--door",
-        "Main",
-        "--out-dir",
-        str(out),
-    )
+    code, output = terminal_add(server_toml, "Main", out)
     assert code == 0, output
     assert stat.S_IMODE((out / "mqtt_password").stat().st_mode) == 0o600
     assert run("terminal", "run", "--config", str(out / "terminal.toml"), "--check-config")[0] == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, Dialect, Enum, MetaData
@@ -65,8 +64,3 @@ def str_enum(enum_cls: type[enum.Enum], length: int = 16) -> Enum:
         values_callable=lambda cls: [m.value for m in cls],
         name=enum_cls.__name__.lower(),
     )
-
-
-def as_dict(row: Any, *fields: str) -> dict[str, Any]:
-    """Pick plain attributes of a model row (for audit details and JSON)."""
-    return {f: getattr(row, f) for f in fields}

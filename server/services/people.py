@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from ..models import FaceTemplate, JournalKind, Person, PersonKind, PersonStatus, Site, utcnow
 from . import audit, journal
@@ -71,8 +71,3 @@ def move_out(session: DbSession, actor: Actor, person: Person) -> None:
         session, person.site_id, JournalKind.PERSON_STATUS, {"person": person.pseudonym, "status": "moved_out"}
     )
     audit.record(session, actor, "person.move_out", "person", person.id, site_id=person.site_id)
-
-
-def people_of_site(session: DbSession, site: Site) -> list[Person]:
-    """Everyone registered at a site, by name."""
-    return list(session.scalars(select(Person).where(Person.site_id == site.id).order_by(Person.full_name)))
