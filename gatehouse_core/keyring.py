@@ -11,8 +11,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 SIGNING_KEY = "signing_ed25519.pem"
 SIGNING_PUBLIC_KEY = "signing_ed25519.pub.pem"
@@ -126,3 +127,29 @@ def load_keys(key_dir: Path | str) -> ServerKeys:
         template_key=values[TEMPLATE_KEY],
         session_secret=values[SESSION_SECRET],
     )
+
+
+def terminal_seal_key(template_key: bytes, terminal_ident: str) -> bytes:
+    """The key sealing one terminal's secrets (face templates, app-code seeds) on the wire and on its disk.
+
+    Derived from the server's template key, so the server never stores it and each terminal's key is
+    useless for every other terminal.
+    """
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"gatehouse terminal seal v1:" + terminal_ident.encode()
+    )
+    return hkdf.derive(template_key)
+
+
+def load_seal_key(path: Path | str) -> bytes:
+    """Read a terminal's seal key file (64 hex digits), or raise KeyDirError with the fix."""
+    path = Path(path)
+    try:
+        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except OSError as exc:
+        raise KeyDirError(f"cannot read the seal key {path}: {exc.strerror}; re-run `gatehouse terminal add`") from None
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise KeyDirError(f"{path} must hold 64 hex digits (a 32-byte key); re-run `gatehouse terminal add`")
+    return key

@@ -31,6 +31,21 @@ class HttpConfig(StrictModel):
     threads: int = Field(8, ge=1, le=64, description="Request threads of the WSGI server.")
 
 
+class SyncConfig(StrictModel):
+    """How the worker publishes the journal to terminals."""
+
+    poll_interval_ms: int = Field(
+        50, ge=10, le=5000, description="How often the worker looks for new journal entries to publish."
+    )
+    journal_retention_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="Published journal entries older than this are pruned; a terminal offline for longer "
+        "gets a full snapshot when it returns.",
+    )
+
+
 class ServerConfig(StrictModel):
     """Settings of `gatehouse server run` and `gatehouse server worker`."""
 
@@ -45,6 +60,7 @@ class ServerConfig(StrictModel):
     log_level: LogLevel = Field("INFO", description="Log verbosity.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="Console web server.")  # type: ignore[arg-type]
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Broker used by the worker.")  # type: ignore[arg-type]
+    sync: SyncConfig = Field(default_factory=SyncConfig, description="Terminal sync.")  # type: ignore[arg-type]
 
 
 def load_server_config(path: Path | str) -> ServerConfig:

@@ -7,24 +7,23 @@ from pathlib import Path
 
 import tomli_w
 
-from gatehouse_core.keyring import SIGNING_PUBLIC_KEY
+from gatehouse_core.keyring import SIGNING_PUBLIC_KEY, load_keys, terminal_seal_key
 
 
 def write_terminal_dir(
     out_dir: Path, key_dir: Path, site: str, ident: str, password: str, broker_host: str, broker_port: int
 ) -> Path:
-    """Write terminal.toml, the broker password file (0600) and the pinned server key into `out_dir`."""
+    """Write terminal.toml, the broker password and seal key (0600) and the pinned server key into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    password_file = out_dir / "mqtt_password"
-    password_file.touch(mode=0o600, exist_ok=True)
-    password_file.chmod(0o600)
-    password_file.write_text(password + "\n", encoding="utf-8")
+    _write_secret(out_dir / "mqtt_password", password)
+    _write_secret(out_dir / "seal.key", terminal_seal_key(load_keys(key_dir).template_key, ident).hex())
     shutil.copyfile(key_dir / SIGNING_PUBLIC_KEY, out_dir / "server_signing.pub.pem")
     document = {
         "terminal_id": ident,
         "site": site,
         "data_dir": "data",
         "server_public_key": "server_signing.pub.pem",
+        "seal_key_file": "seal.key",
         "log_level": "INFO",
         "mqtt": {"host": broker_host, "port": broker_port, "username": ident, "password_file": "mqtt_password"},
     }
@@ -33,3 +32,9 @@ def write_terminal_dir(
         "# Written by `gatehouse terminal add`; see config/terminal.example.toml.\n" + tomli_w.dumps(document)
     )
     return path
+
+
+def _write_secret(path: Path, text: str) -> None:
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text + "\n", encoding="utf-8")

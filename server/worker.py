@@ -1,7 +1,8 @@
 """The worker: a process of its own that holds the server's MQTT client (web workers never do).
 
-It ingests terminal availability and birth messages now; the sync publisher and event ingest
-join it with the sync issue. MQTT callbacks only enqueue; one loop does all database work.
+It publishes the journal to terminals, answers their birth messages, records their acknowledgements
+and erasure confirmations, and stores their access events exactly once. MQTT callbacks only enqueue;
+one loop thread does all database work and all publishing, so each terminal sees messages in order.
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ import logging
 import queue
 import socket
 import threading
-from collections.abc import Callable
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from flask import Flask
 
 from gatehouse_core.mqtt_client import Will, make_client
-from gatehouse_core.wire.messages import Birth, MessageError, decode
+from gatehouse_core.wire.messages import Ack, Birth, Erased, EventBatch, MessageError, decode
 from gatehouse_core.wire.topics import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
@@ -29,13 +33,19 @@ from gatehouse_core.wire.topics import (
     server_status,
 )
 
+from .app import Gatehouse
 from .extensions import db
-from .services import terminals
+from .models import Terminal
+from .services import events, journal, terminals
 from .services.errors import NotFound
+from .sync.publisher import Delivery, SyncPublisher
 
 log = logging.getLogger(__name__)
 
-_SUBSCRIPTIONS = (Channel.STATUS, Channel.BIRTH)
+_SUBSCRIPTIONS = (Channel.STATUS, Channel.BIRTH, Channel.ACK, Channel.EVENTS)
+_BATCH = 2000  # messages handled per database transaction, at most
+_SENDER_TTL = 30.0  # seconds a cached terminal (doors served) is trusted
+_PRUNE_EVERY = 3600.0
 
 
 class Worker:
@@ -44,7 +54,8 @@ class Worker:
     def __init__(self, app: Flask, stop: threading.Event | None = None) -> None:
         self.app = app
         self.stop_event = stop or threading.Event()
-        self.config = app.extensions["gatehouse"].config
+        gatehouse: Gatehouse = app.extensions["gatehouse"]
+        self.config = gatehouse.config
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._client = make_client(
             f"gatehouse-worker-{socket.gethostname()}",
@@ -52,12 +63,13 @@ class Worker:
             will=Will(server_status(), STATUS_OFFLINE),
         )
         self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
-        self._handlers: dict[Channel, Callable[[TopicRef, bytes], None]] = {
-            Channel.STATUS: self._handle_status,
-            Channel.BIRTH: self._handle_birth,
-        }
+        self.publisher = SyncPublisher(gatehouse.keys, self._publish)
+        self._senders: dict[tuple[str, str], tuple[float, events.Sender | None]] = {}
         self.connected = threading.Event()
+
+    # ---- paho callbacks (network thread): enqueue only -----------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
@@ -69,21 +81,37 @@ class Worker:
         self.connected.set()
         log.info("worker connected to %s:%d", self.config.mqtt.host, self.config.mqtt.port)
 
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self.connected.clear()
+        if not self.stop_event.is_set():
+            log.warning("worker lost the broker (%s); reconnecting", reason)
+
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._inbox.put((message.topic, bytes(message.payload)))
 
+    def _publish(self, topic: str, payload: bytes) -> Delivery:
+        # Sync messages are commands to one terminal: never retained, QoS 1.
+        return self._client.publish(topic, payload, qos=1, retain=False)
+
+    # ---- main loop -----------------------------------------------------------------------------------------
+
     def run(self) -> None:
-        """Connect and process messages until stopped."""
+        """Connect and work until stopped."""
         mq = self.config.mqtt
         self._client.connect_async(mq.host, mq.port, keepalive=mq.keepalive)
         self._client.loop_start()
+        poll = self.config.sync.poll_interval_ms / 1000
+        next_prune = time.monotonic() + 60
         try:
             while not self.stop_event.is_set():
-                try:
-                    topic, payload = self._inbox.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                self.dispatch(topic, payload)
+                batch = self._drain(poll)
+                if batch:
+                    self.process(batch)
+                if self.connected.is_set():
+                    self._publish_pending()
+                if time.monotonic() >= next_prune:
+                    self._prune()
+                    next_prune = time.monotonic() + _PRUNE_EVERY
         finally:
             if self.connected.is_set():
                 self._client.publish(server_status(), STATUS_OFFLINE, qos=1, retain=True).wait_for_publish(2)
@@ -92,35 +120,140 @@ class Worker:
             with self.app.app_context():
                 db.engine.dispose()
 
-    def dispatch(self, topic: str, payload: bytes) -> None:
-        """Route one message to its handler; invalid or unknown messages are logged and dropped."""
+    def _drain(self, timeout: float) -> list[tuple[str, bytes]]:
         try:
-            ref = parse_topic(topic)
-        except TopicError as exc:
-            log.warning("dropped message: %s", exc)
-            return
-        handler = self._handlers.get(ref.channel)
-        if handler is None:
-            log.warning("dropped message on %s: the worker does not take this channel", topic)
-            return
+            batch = [self._inbox.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while len(batch) < _BATCH:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _publish_pending(self) -> None:
         with self.app.app_context():
             try:
-                handler(ref, payload)
+                while self.publisher.publish_pending(db.session):
+                    pass
+            except Exception:
+                db.session.rollback()
+                log.exception("publishing the journal failed; will retry")
+
+    def _prune(self) -> None:
+        with self.app.app_context():
+            try:
+                removed = journal.prune(db.session, timedelta(days=self.config.sync.journal_retention_days))
+                db.session.commit()
+                if removed:
+                    log.info("pruned %d published journal entries", removed)
+            except Exception:
+                db.session.rollback()
+                log.exception("pruning the journal failed")
+
+    def dispatch(self, topic: str, payload: bytes) -> None:
+        """Handle one message (tests and tools); the loop handles messages in batches."""
+        self.process([(topic, payload)])
+
+    def process(self, batch: list[tuple[str, bytes]]) -> None:
+        """Handle a batch: availability and births one by one, acks and events in one transaction."""
+        acks: list[tuple[TopicRef, Ack]] = []
+        event_batches: list[tuple[TopicRef, EventBatch]] = []
+        for topic, payload in batch:
+            try:
+                ref = parse_topic(topic)
+                if ref.channel is Channel.ACK:
+                    acks.append((ref, self._parse(Ack, ref, payload)))
+                elif ref.channel is Channel.EVENTS:
+                    event_batches.append((ref, self._parse(EventBatch, ref, payload)))
+                elif ref.channel in (Channel.STATUS, Channel.BIRTH):
+                    self._one(ref, payload)
+                else:
+                    log.warning("dropped message on %s: the worker does not take this channel", topic)
+            except (TopicError, MessageError) as exc:
+                log.warning("dropped message on %s: %s", topic, exc)
+        if acks or event_batches:
+            self._acks_and_events(acks, event_batches)
+
+    @staticmethod
+    def _parse(model: type[Ack] | type[EventBatch], ref: TopicRef, payload: bytes) -> Any:
+        message = decode(model, payload)
+        if message.terminal != ref.terminal:
+            raise MessageError(f"{model.__name__} names another terminal than its topic")
+        return message
+
+    def _one(self, ref: TopicRef, payload: bytes) -> None:
+        with self.app.app_context():
+            try:
+                if ref.channel is Channel.STATUS:
+                    if payload not in (STATUS_ONLINE, STATUS_OFFLINE):
+                        raise MessageError("status payload must be 'online' or 'offline'")
+                    terminals.record_status(db.session, ref.site, ref.terminal, online=payload == STATUS_ONLINE)
+                else:
+                    birth = decode(Birth, payload)
+                    if birth.terminal != ref.terminal:
+                        raise MessageError("birth message names another terminal than its topic")
+                    terminal = terminals.record_birth(db.session, ref.site, birth)
+                    if self.connected.is_set():
+                        answer = self.publisher.answer_birth(db.session, terminal, birth)
+                        log.info(
+                            "terminal %s at seq %d: answered with %s", ref.terminal, birth.applied_seq, answer.action
+                        )
                 db.session.commit()
             except (MessageError, NotFound) as exc:
                 db.session.rollback()
-                log.warning("dropped message on %s: %s", topic, exc)
+                log.warning("dropped message on %s/%s: %s", ref.terminal, ref.channel.value, exc)
             except Exception:
                 db.session.rollback()
-                log.exception("failed to handle message on %s", topic)
+                log.exception("failed to handle %s message from %s", ref.channel.value, ref.terminal)
 
-    def _handle_status(self, ref: TopicRef, payload: bytes) -> None:
-        if payload not in (STATUS_ONLINE, STATUS_OFFLINE):
-            raise MessageError("status payload must be 'online' or 'offline'")
-        terminals.record_status(db.session, ref.site, ref.terminal, online=payload == STATUS_ONLINE)
+    def _sender(self, ref: TopicRef, doors: Iterable[int] = ()) -> events.Sender | None:
+        """The terminal behind a topic, cached; looked up again when it names a door it did not serve."""
+        key = (ref.site, ref.terminal)
+        now = time.monotonic()
+        cached = self._senders.get(key)
+        fresh = cached is not None and now - cached[0] < _SENDER_TTL
+        if fresh and cached is not None and cached[1] is not None and not set(doors) <= cached[1].doors:
+            fresh = now - cached[0] < 1.0
+        if not fresh:
+            try:
+                cached = (
+                    now,
+                    events.sender_of(db.session, terminals.find_terminal(db.session, ref.site, ref.terminal)),
+                )
+            except NotFound:
+                cached = (now, None)
+            self._senders[key] = cached
+        return cached[1] if cached is not None else None
 
-    def _handle_birth(self, ref: TopicRef, payload: bytes) -> None:
-        birth = decode(Birth, payload)
-        if birth.terminal != ref.terminal:
-            raise MessageError("birth message names another terminal than its topic")
-        terminals.record_birth(db.session, ref.site, birth)
+    def _acks_and_events(
+        self, acks: list[tuple[TopicRef, Ack]], event_batches: list[tuple[TopicRef, EventBatch]]
+    ) -> None:
+        receipts: dict[tuple[str, str], tuple[list[str], list[str], list[Erased]]] = defaultdict(lambda: ([], [], []))
+        with self.app.app_context():
+            try:
+                for ref, ack in acks:
+                    sender = self._sender(ref)
+                    terminal = db.session.get(Terminal, sender.terminal_id) if sender is not None else None
+                    if terminal is None:
+                        log.warning("dropped ack from unknown terminal %s", ref.terminal)
+                        continue
+                    erased = terminals.record_ack(db.session, terminal, ack)
+                    receipts[(ref.site, ref.terminal)][2].extend(erased)
+                for ref, message in event_batches:
+                    sender = self._sender(ref, {e.door for e in message.events})
+                    if sender is None:
+                        log.warning("dropped events from unknown terminal %s", ref.terminal)
+                        continue
+                    result = events.ingest(db.session, [(sender, list(message.events))])
+                    receipts[(ref.site, ref.terminal)][0].extend(result.settled)
+                    receipts[(ref.site, ref.terminal)][1].extend(result.rejected)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                log.exception("failed to store acks and events; terminals will send them again")
+                return
+        for (site, ident), (settled, rejected, erased) in receipts.items():
+            if settled or rejected or erased:
+                self.publisher.send_receipt(site, ident, settled, rejected, erased)

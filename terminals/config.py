@@ -20,6 +20,10 @@ class TerminalConfig(StrictModel):
     server_public_key: ConfigPath = Field(
         description="The server's Ed25519 public key (signing_ed25519.pub.pem); messages not signed by it are ignored."
     )
+    seal_key_file: ConfigPath = Field(
+        description="This terminal's seal key (written by `gatehouse terminal add`, mode 0600): decrypts its "
+        "face templates and app-code seeds, which stay encrypted on disk."
+    )
     log_level: LogLevel = Field("INFO", description="Log verbosity.")
     mqtt: MqttConfig = Field(description="The site's broker.")
 

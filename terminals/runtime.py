@@ -1,4 +1,9 @@
-"""The terminal's main loop: one thread owns all state; MQTT and driver callbacks only enqueue events."""
+"""The terminal's main loop: one thread owns all state; MQTT and driver callbacks only enqueue events.
+
+The loop applies signed sync messages, acknowledges what it applied (with each erasure), delivers
+access events from its outbox until the server's receipt names them, and asks again (birth) whenever it
+notices a gap. Doors keep deciding from the local store whatever the link does.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,21 @@ import enum
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from gatehouse_core import __version__
-from gatehouse_core.keyring import load_public_key
+from gatehouse_core.keyring import load_public_key, load_seal_key
 from gatehouse_core.mqtt_client import Will, make_client
-from gatehouse_core.wire.messages import Birth, encode
+from gatehouse_core.wire.messages import Ack, Birth, EventBatch, EventRecord, encode
 from gatehouse_core.wire.topics import STATUS_OFFLINE, STATUS_ONLINE, Channel, server_status, terminal_topic
 
 from .config import TerminalConfig
 from .store import TerminalStore
+from .sync_apply import SyncApplier
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +61,20 @@ class Incoming:
     payload: bytes
 
 
-Event = Connected | Disconnected | Incoming
+@dataclass(frozen=True)
+class NewEvents:
+    """Access decisions made at the door, for the outbox."""
+
+    events: tuple[EventRecord, ...]
+
+
+Event = Connected | Disconnected | Incoming | NewEvents
+
+EVENT_BATCH = 500  # events per message
+EVENT_RESEND_AFTER = 10.0  # seconds without a receipt before an event is sent again
+EVENT_IN_FLIGHT = 2000  # events sent and awaiting a receipt, at most
+RESYNC_MIN_INTERVAL = 2.0  # seconds between births asking for missing changes
+SYNC_STALL_TIMEOUT = 30.0  # seconds a half-received delta or snapshot may wait for its next part
 
 
 class TerminalRuntime:
@@ -65,9 +85,15 @@ class TerminalRuntime:
         self.stop_event = stop or threading.Event()
         self.state = LinkState.STARTING
         self._events: queue.Queue[Event] = queue.Queue()
-        # Fail at start, not at the first sync message, if the pinned key is unusable.
+        # Fail at start, not at the first sync message, if the pinned key or the seal key is unusable.
         self.server_key = load_public_key(config.server_public_key)
+        self.seal_key = load_seal_key(config.seal_key_file)
         self.store = TerminalStore(config.data_dir / "terminal.db")
+        self.sync = SyncApplier(self.store, self.server_key, config.site, config.terminal_id)
+        self._in_flight: dict[str, float] = {}
+        self._last_birth = 0.0
+        self._resync_wanted = False
+        self._verify_after_catch_up = False
         self._topic = {ch: terminal_topic(config.site, config.terminal_id, ch) for ch in Channel}
         self._client = make_client(
             f"terminal-{config.terminal_id}",
@@ -92,6 +118,10 @@ class TerminalRuntime:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._events.put(Incoming(message.topic, bytes(message.payload)))
 
+    def submit_events(self, events: tuple[EventRecord, ...]) -> None:
+        """Queue access events for the outbox (safe from any thread)."""
+        self._events.put(NewEvents(events))
+
     def run(self) -> None:
         """Run until the stop event is set."""
         self.state = LinkState.CONNECTING
@@ -106,35 +136,109 @@ class TerminalRuntime:
         try:
             while not self.stop_event.is_set():
                 try:
-                    event = self._events.get(timeout=0.2)
+                    event = self._events.get(timeout=0.05)
                 except queue.Empty:
-                    continue
-                self._handle(event)
+                    event = None
+                if event is not None:
+                    self._handle(event)
+                self._tick()
         finally:
             self._shutdown()
 
     def _handle(self, event: Event) -> None:
         if isinstance(event, Connected):
             self._client.subscribe(
-                [(self._topic[Channel.SYNC], 1), (self._topic[Channel.COMMAND], 1), (server_status(), 1)]
+                [
+                    (self._topic[Channel.SYNC], 1),
+                    (self._topic[Channel.COMMAND], 1),
+                    (self._topic[Channel.RECEIPT], 1),
+                    (server_status(), 1),
+                ]
             )
             self._client.publish(self._topic[Channel.STATUS], STATUS_ONLINE, qos=1, retain=True)
-            self._announce()
             self.state = LinkState.ONLINE
+            self._in_flight.clear()
+            self._announce()
+            if self.store.pending_erasures():
+                self._ack()
             log.info("terminal %s online", self.config.terminal_id)
         elif isinstance(event, Disconnected):
             if self.state is LinkState.ONLINE:
                 log.warning("terminal %s lost the broker (%s); deciding offline", self.config.terminal_id, event.reason)
             self.state = LinkState.OFFLINE
-        elif isinstance(event, Incoming):
-            if event.topic == server_status():
-                if event.payload == STATUS_ONLINE:
-                    self._announce()
-                return
-            # Sync and commands arrive with the sync issue; until then nothing unsigned is ever applied.
+        elif isinstance(event, NewEvents):
+            self.store.add_events(event.events)
+        elif event.topic == self._topic[Channel.SYNC]:
+            self._on_sync(event.payload)
+        elif event.topic == self._topic[Channel.RECEIPT]:
+            receipt = self.sync.handle_receipt(event.topic, event.payload)
+            if receipt is not None:
+                settled = (*receipt.events, *receipt.rejected)
+                self.store.purge_events(settled)
+                self.store.purge_erasures(receipt.erasures)
+                for uid in settled:
+                    self._in_flight.pop(uid, None)
+        elif event.topic == server_status():
+            if event.payload == STATUS_ONLINE and self.state is LinkState.ONLINE:
+                # A restarted worker: announce again and send anything unreceipted again.
+                self._in_flight.clear()
+                self._announce()
+        else:
+            # Commands (remote open) come with the door-control issue; nothing unverified is acted on.
             log.debug("ignoring message on %s (%d bytes)", event.topic, len(event.payload))
 
-    def _announce(self) -> None:
+    def _on_sync(self, payload: bytes) -> None:
+        outcome = self.sync.handle_sync(self._topic[Channel.SYNC], payload)
+        if outcome.ack:
+            self._ack()
+        if outcome.resync:
+            self._resync_wanted = True
+        if outcome.applied and not self.sync.busy() and self._verify_after_catch_up:
+            # A catch-up is complete: announce once more so the server can compare roster hashes.
+            self._verify_after_catch_up = False
+            self._announce(verify=True)
+
+    def _ack(self) -> None:
+        if self.state is not LinkState.ONLINE:
+            return
+        ack = Ack(
+            terminal=self.config.terminal_id,
+            applied_seq=self.store.applied_seq(),
+            erased=tuple(self.store.pending_erasures()[:1000]),
+        )
+        self._client.publish(self._topic[Channel.ACK], encode(ack), qos=1)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self.sync.busy() and now - self.sync.last_progress > SYNC_STALL_TIMEOUT:
+            self.sync.abandon("no next part within the timeout")
+            self._resync_wanted = True
+        if self.state is not LinkState.ONLINE:
+            return
+        if self._resync_wanted and now - self._last_birth >= RESYNC_MIN_INTERVAL:
+            self._resync_wanted = False
+            self._announce()
+        self._deliver_events(now)
+
+    def _deliver_events(self, now: float) -> None:
+        for uid, sent in list(self._in_flight.items()):
+            if now - sent > EVENT_RESEND_AFTER:
+                del self._in_flight[uid]
+        room = min(EVENT_BATCH, EVENT_IN_FLIGHT - len(self._in_flight))
+        if room <= 0:
+            return
+        pending = self.store.pending_events(room, exclude=self._in_flight)
+        if not pending:
+            return
+        batch = EventBatch(terminal=self.config.terminal_id, events=tuple(pending))
+        self._client.publish(self._topic[Channel.EVENTS], encode(batch), qos=1)
+        for event in pending:
+            self._in_flight[event.uid] = now
+
+    def _announce(self, verify: bool = False) -> None:
+        self._last_birth = time.monotonic()
+        # The answer to a plain announcement may be a catch-up; once applied, announce again to verify it.
+        self._verify_after_catch_up = not verify
         self._client.publish(self._topic[Channel.BIRTH], encode(self._birth()), qos=1)
 
     def _birth(self) -> Birth:

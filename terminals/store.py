@@ -1,22 +1,55 @@
-"""The terminal's local SQLite store: what it has applied, so it survives restarts and works offline."""
+"""The terminal's local SQLite store: roster, applied sequence, event outbox and erasure outbox.
+
+Every change is one SQLite transaction (WAL, synchronous=FULL), so a terminal killed at any moment
+restarts with either all or none of a message applied. A snapshot is written into a staging table
+beside the live roster and swapped in with one rename, so there is no moment without a roster.
+Face templates and app-code seeds stay sealed with the terminal's key inside the stored records.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS roster (
-    pseudonym TEXT PRIMARY KEY,
-    payload TEXT NOT NULL
-);
+from pydantic import TypeAdapter
+
+from gatehouse_core.wire.base import decode, encode
+from gatehouse_core.wire.messages import Erased, EventRecord
+from gatehouse_core.wire.records import PersonRecord, Record, Removal, fingerprint, roster_hash
+
+_RECORDS = """
+CREATE TABLE IF NOT EXISTS {name} (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    templates TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
 """
+_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS event_outbox (uid TEXT PRIMARY KEY, body TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS erasure_outbox (kind TEXT NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (kind, ref));
+"""
+    + _RECORDS.format(name="records")
+    + _RECORDS.format(name="staging")
+)
+
+
+_RECORD: TypeAdapter[Record] = TypeAdapter(Record)
+
+
+def _template_ids(record: Record) -> str:
+    return " ".join(str(t.id) for t in record.templates) if isinstance(record, PersonRecord) else ""
 
 
 class TerminalStore:
-    """Durable terminal state; every write is one SQLite transaction."""
+    """Durable terminal state; used from the terminal's one loop thread only."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,22 +57,187 @@ class TerminalStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # A snapshot interrupted by a restart is started again from its first part.
+        self._db.execute("DELETE FROM staging")
 
     def close(self) -> None:
         """Close the database."""
         self._db.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ---- sequence and hash -------------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
     def applied_seq(self) -> int:
         """Highest journal sequence number applied."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'applied_seq'").fetchone()
-        return int(row[0]) if row else 0
+        return int(self._meta("applied_seq") or 0)
 
-    def roster_hash(self) -> str:
-        """SHA-256 over the roster in a canonical order; equal on server and terminal when in sync."""
-        digest = hashlib.sha256()
-        for pseudonym, payload in self._db.execute("SELECT pseudonym, payload FROM roster ORDER BY pseudonym"):
-            digest.update(pseudonym.encode())
-            digest.update(b"\0")
-            digest.update(payload.encode())
-            digest.update(b"\n")
-        return digest.hexdigest()
+    def last_snapshot(self) -> str | None:
+        """Id of the last snapshot swapped in (a replay of it is ignored)."""
+        return self._meta("snapshot_id")
+
+    def roster_hash(self, table: str = "records") -> str:
+        """Hash over the held roster, computed the same way as on the server."""
+        return roster_hash(self._db.execute(f"SELECT kind, key, fingerprint FROM {table}"))  # noqa: S608 - fixed names
+
+    # ---- applying deltas ---------------------------------------------------------------------------------
+
+    def apply(self, removals: Sequence[Removal], records: Sequence[Record], applied_seq: int | None) -> list[Erased]:
+        """Apply one delta part (removals first) in one transaction; returns what was erased."""
+        with self._transaction() as db:
+            erased = self._apply_into(db, "records", removals, records)
+            self._queue_erasures(db, erased)
+            if applied_seq is not None:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('applied_seq', ?)", (str(applied_seq),))
+        return erased
+
+    @staticmethod
+    def _apply_into(
+        db: sqlite3.Connection, table: str, removals: Iterable[Removal], records: Iterable[Record]
+    ) -> list[Erased]:
+        erased: list[Erased] = []
+        for removal in removals:
+            row = db.execute(
+                f"DELETE FROM {table} WHERE kind = ? AND key = ? RETURNING templates",  # noqa: S608
+                (removal.kind, removal.key),
+            ).fetchone()
+            if row is not None and removal.kind == "person":
+                erased.append(Erased(kind="person", ref=removal.key))
+                erased += [Erased(kind="template", ref=t) for t in row[0].split()]
+        for record in records:
+            new_templates = _template_ids(record)
+            if isinstance(record, PersonRecord):
+                row = db.execute(
+                    f"SELECT templates FROM {table} WHERE kind = 'person' AND key = ?",  # noqa: S608
+                    (record.key,),
+                ).fetchone()
+                if row is not None:
+                    gone = set(row[0].split()) - set(new_templates.split())
+                    erased += [Erased(kind="template", ref=t) for t in sorted(gone, key=int)]
+            db.execute(
+                f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?)",  # noqa: S608
+                (record.kind, record.key, record.model_dump_json(), fingerprint(record), new_templates),
+            )
+        return erased
+
+    @staticmethod
+    def _queue_erasures(db: sqlite3.Connection, erased: Sequence[Erased]) -> None:
+        db.executemany("INSERT OR IGNORE INTO erasure_outbox VALUES (?, ?)", [(e.kind, e.ref) for e in erased])
+
+    # ---- snapshots ---------------------------------------------------------------------------------------
+
+    def stage_reset(self) -> None:
+        """Start a new snapshot: empty the staging table."""
+        self._db.execute("DELETE FROM staging")
+
+    def stage(self, records: Sequence[Record]) -> None:
+        """Add one snapshot part to the staging table."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO staging VALUES (?, ?, ?, ?, ?)",
+                [(r.kind, r.key, r.model_dump_json(), fingerprint(r), _template_ids(r)) for r in records],
+            )
+
+    def swap_in(self, snapshot_id: str, seq: int, expected_hash: str) -> list[Erased] | None:
+        """Make the staged roster live if it hashes as the server said; returns erasures, or None on mismatch."""
+        if self.roster_hash("staging") != expected_hash:
+            self.stage_reset()
+            return None
+        with self._transaction() as db:
+            erased = [
+                Erased(kind="person", ref=key)
+                for (key,) in db.execute(
+                    "SELECT key FROM records WHERE kind = 'person' EXCEPT SELECT key FROM staging WHERE kind = 'person'"
+                )
+            ]
+            held = {
+                t for (ts,) in db.execute("SELECT templates FROM records WHERE templates != ''") for t in ts.split()
+            }
+            kept = {
+                t for (ts,) in db.execute("SELECT templates FROM staging WHERE templates != ''") for t in ts.split()
+            }
+            erased += [Erased(kind="template", ref=t) for t in sorted(held - kept, key=int)]
+            db.execute("ALTER TABLE records RENAME TO retired")
+            db.execute("ALTER TABLE staging RENAME TO records")
+            db.execute("ALTER TABLE retired RENAME TO staging")
+            db.execute("DELETE FROM staging")
+            self._queue_erasures(db, erased)
+            db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("applied_seq", str(seq)), ("snapshot_id", snapshot_id)]
+            )
+        return erased
+
+    @staticmethod
+    def _templates(db: sqlite3.Connection, table: str) -> set[str]:
+        rows = db.execute(f"SELECT templates FROM {table} WHERE templates != ''")  # noqa: S608 - fixed names
+        return {t for (ids,) in rows for t in ids.split()}
+
+    # ---- reading the roster ------------------------------------------------------------------------------
+
+    def records(self, kind: str) -> list[Record]:
+        """All held records of one kind."""
+        return [
+            _RECORD.validate_json(body)
+            for (body,) in self._db.execute("SELECT body FROM records WHERE kind = ? ORDER BY key", (kind,))
+        ]
+
+    def record(self, kind: str, key: str) -> Record | None:
+        """One held record."""
+        row = self._db.execute("SELECT body FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+        return None if row is None else _RECORD.validate_json(row[0])
+
+    def count(self, kind: str) -> int:
+        """Number of held records of one kind."""
+        return int(self._db.execute("SELECT count(*) FROM records WHERE kind = ?", (kind,)).fetchone()[0])
+
+    # ---- outboxes ----------------------------------------------------------------------------------------
+
+    def add_events(self, events: Sequence[EventRecord]) -> None:
+        """Keep events until the server's receipt names them."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO event_outbox VALUES (?, ?, ?)",
+                [(e.uid, encode(e).decode(), time.time()) for e in events],
+            )
+
+    def pending_events(self, limit: int, exclude: Iterable[str] = ()) -> list[EventRecord]:
+        """Oldest undelivered events, skipping those already in flight."""
+        skip = set(exclude)
+        out: list[EventRecord] = []
+        for (body,) in self._db.execute("SELECT body FROM event_outbox ORDER BY created, uid"):
+            event = decode(EventRecord, body.encode())
+            if event.uid not in skip:
+                out.append(event)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def event_count(self) -> int:
+        """Events not yet receipted."""
+        return int(self._db.execute("SELECT count(*) FROM event_outbox").fetchone()[0])
+
+    def purge_events(self, uids: Iterable[str]) -> None:
+        """Drop events the server has receipted."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM event_outbox WHERE uid = ?", [(u,) for u in uids])
+
+    def pending_erasures(self) -> list[Erased]:
+        """Erasures not yet confirmed by the server."""
+        return [Erased(kind=k, ref=r) for k, r in self._db.execute("SELECT kind, ref FROM erasure_outbox")]
+
+    def purge_erasures(self, erased: Iterable[Erased]) -> None:
+        """Drop erasure acknowledgements the server has recorded."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM erasure_outbox WHERE kind = ? AND ref = ?", [(e.kind, e.ref) for e in erased])

@@ -9,7 +9,7 @@ import pytest
 from gatehouse_core.configfile import load_config
 from gatehouse_core.configtypes import MqttConfig
 from mobile_api.config import MobileApiConfig
-from server.config import HttpConfig, ServerConfig
+from server.config import HttpConfig, ServerConfig, SyncConfig
 from terminals.config import TerminalConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -29,6 +29,6 @@ def test_example_is_valid(name, model):
 
 
 def test_every_config_field_is_described():
-    for model in (ServerConfig, TerminalConfig, MobileApiConfig, HttpConfig, MqttConfig):
+    for model in (ServerConfig, TerminalConfig, MobileApiConfig, HttpConfig, MqttConfig, SyncConfig):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"

@@ -1,24 +1,44 @@
-"""Message schemas, parsed at the edge into frozen models; anything that does not fit is rejected."""
+"""Message schemas of the server-terminal link, version 1, parsed at the edge into frozen models.
+
+Server to terminal (signed, see `signing`): Delta (journal changes in a sequence range), SnapshotPart
+(a whole roster in parts) and Receipt (events stored, erasures recorded). Terminal to server (the
+broker authenticates the terminal and its ACL pins the topic): Birth, Ack and EventBatch.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+import enum
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, Field, model_validator
+
+from .base import MAX_MESSAGE_BYTES, MessageError, WireModel, decode, encode
+from .records import Ident, Pseudonym, Record, Removal
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "Ack",
+    "Birth",
+    "Decision",
+    "Delta",
+    "EntryMethod",
+    "Erased",
+    "EventBatch",
+    "EventRecord",
+    "MessageError",
+    "Receipt",
+    "SnapshotPart",
+    "decode",
+    "encode",
+]
 
 WIRE_VERSION: Literal[1] = 1
-MAX_MESSAGE_BYTES = 256 * 1024
+MAX_EVENTS_PER_BATCH = 500
 
-
-class MessageError(ValueError):
-    """A payload is not a valid message of the expected type."""
-
-
-class WireModel(BaseModel):
-    """Base for messages: unknown fields rejected, immutable."""
-
-    # strict: JSON true is not an int, "5" is not a sequence number.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+TerminalId = Annotated[str, Field(min_length=1, max_length=64)]
+Seq = Annotated[int, Field(ge=0)]
+Uid = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+RosterHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class Birth(WireModel):
@@ -26,29 +46,124 @@ class Birth(WireModel):
 
     v: Literal[1] = WIRE_VERSION
     type: Literal["birth"] = "birth"
-    terminal: Annotated[str, Field(min_length=1, max_length=64)]
-    applied_seq: Annotated[int, Field(ge=0)]
-    roster_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    terminal: TerminalId
+    applied_seq: Seq
+    roster_hash: RosterHash
     software: Annotated[str, Field(max_length=64)]
     face_models: tuple[Annotated[str, Field(max_length=64)], ...] = ()
 
 
-M = TypeVar("M", bound="WireModel")
+class _Parts(WireModel):
+    part: Annotated[int, Field(ge=1)]
+    parts: Annotated[int, Field(ge=1, le=100_000)]
+
+    @model_validator(mode="after")
+    def _part_in_range(self) -> _Parts:
+        if self.part > self.parts:
+            raise ValueError("part number beyond the number of parts")
+        return self
 
 
-def encode(message: WireModel) -> bytes:
-    """Serialise a message as compact JSON."""
-    return message.model_dump_json().encode()
+class Delta(_Parts):
+    """Changes of journal range (base_seq, seq] for one terminal: removals first, then records.
+
+    A terminal applies it only if base_seq equals what it has applied; the range may span several parts,
+    and the terminal's applied sequence moves to `seq` with the last one.
+    """
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["delta"] = "delta"
+    site: TerminalId
+    terminal: TerminalId
+    base_seq: Seq
+    seq: Seq
+    removals: tuple[Removal, ...] = ()
+    records: tuple[Record, ...] = ()
+
+    @model_validator(mode="after")
+    def _forward(self) -> Delta:
+        if self.seq <= self.base_seq:
+            raise ValueError("a delta must move the sequence forward")
+        return self
 
 
-def decode(model: type[M], payload: bytes) -> M:
-    """Parse and validate a payload as `model`; raise MessageError on any problem."""
-    if len(payload) > MAX_MESSAGE_BYTES:
-        raise MessageError(f"message of {len(payload)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
-    try:
-        # pydantic's own JSON parser bounds nesting depth, so hostile payloads fail as ValidationError.
-        return model.model_validate_json(payload)
-    except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise MessageError("payload is not JSON") from None
-        raise MessageError(f"invalid {model.__name__}: {exc.error_count()} problem(s)") from None
+class SnapshotPart(_Parts):
+    """One part of a terminal's complete roster as of journal sequence `seq`."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["snapshot"] = "snapshot"
+    site: TerminalId
+    terminal: TerminalId
+    snapshot_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    seq: Seq
+    roster_hash: RosterHash
+    records: tuple[Record, ...] = ()
+
+
+class Erased(WireModel):
+    """One item a terminal deleted: a person (pseudonym) or a face template (id)."""
+
+    kind: Literal["person", "template"]
+    ref: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Ack(WireModel):
+    """What a terminal has applied, and each item it erased while doing so."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["ack"] = "ack"
+    terminal: TerminalId
+    applied_seq: Seq
+    erased: tuple[Erased, ...] = ()
+
+
+class EntryMethod(enum.StrEnum):
+    """How someone presented themselves at a door."""
+
+    FACE = "face"
+    CARD = "card"
+    ID_DOCUMENT = "id_document"
+    APP_CODE = "app_code"
+    VISITOR_CODE = "visitor_code"
+    VISITOR_QR = "visitor_qr"
+    REMOTE = "remote"
+
+
+class Decision(enum.StrEnum):
+    """Outcome of one presentation."""
+
+    GRANT = "grant"
+    DENY = "deny"
+
+
+class EventRecord(WireModel):
+    """One decision at a door: who (pseudonym or pass), how, where, the outcome and why; never an image."""
+
+    uid: Uid
+    door: Ident
+    method: EntryMethod
+    decision: Decision
+    reason: Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
+    person: Pseudonym | None = None
+    pass_id: Ident | None = None
+    at: AwareDatetime
+
+
+class EventBatch(WireModel):
+    """Access events from a terminal's outbox, delivered until the server's receipt names them."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["events"] = "events"
+    terminal: TerminalId
+    events: Annotated[tuple[EventRecord, ...], Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)]
+
+
+class Receipt(WireModel):
+    """The server stored (or refused for good) these events and recorded these erasures; purge them."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["receipt"] = "receipt"
+    terminal: TerminalId
+    events: tuple[Uid, ...] = ()
+    rejected: tuple[Uid, ...] = ()
+    erasures: tuple[Erased, ...] = ()

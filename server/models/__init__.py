@@ -10,6 +10,7 @@ from .access import (
     access_group_members,
 )
 from .base import Base, UTCDateTime, db, utcnow
+from .erasure import ConfirmedBy, ErasureConfirmation, ErasureReason, ErasureReceipt, TemplateHolding
 from .people import (
     ConsentChannel,
     ConsentGiver,
@@ -30,6 +31,7 @@ __all__ = [
     "AccessGroup",
     "AuditEntry",
     "Base",
+    "ConfirmedBy",
     "ConsentChannel",
     "ConsentGiver",
     "ConsentRecord",
@@ -40,6 +42,9 @@ __all__ = [
     "Decision",
     "Door",
     "EntryMethod",
+    "ErasureConfirmation",
+    "ErasureReason",
+    "ErasureReceipt",
     "FaceTemplate",
     "Holiday",
     "JournalEntry",
@@ -49,6 +54,7 @@ __all__ = [
     "PersonKind",
     "PersonStatus",
     "Site",
+    "TemplateHolding",
     "Terminal",
     "TerminalStatus",
     "UTCDateTime",

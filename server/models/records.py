@@ -9,26 +9,9 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gatehouse_core.wire.messages import Decision, EntryMethod
+
 from .base import Base, UTCDateTime, str_enum, utcnow
-
-
-class EntryMethod(enum.StrEnum):
-    """How someone presented themselves at a door."""
-
-    FACE = "face"
-    CARD = "card"
-    ID_DOCUMENT = "id_document"
-    APP_CODE = "app_code"
-    VISITOR_CODE = "visitor_code"
-    VISITOR_QR = "visitor_qr"
-    REMOTE = "remote"
-
-
-class Decision(enum.StrEnum):
-    """Outcome of one presentation."""
-
-    GRANT = "grant"
-    DENY = "deny"
 
 
 class AccessEvent(Base):

@@ -29,6 +29,8 @@ class Site(Base):
     no_face_for_minors: Mapped[bool] = mapped_column(Boolean, default=True)
     # Last sequence number handed out in this site's change journal.
     journal_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Highest sequence the worker has published to every terminal of the site (broker acknowledged).
+    published_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     doors: Mapped[list[Door]] = relationship(back_populates="site", order_by="Door.name")
@@ -95,6 +97,7 @@ class Terminal(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     applied_seq: Mapped[int] = mapped_column(Integer, default=0)
     software_version: Mapped[str | None] = mapped_column(String(64))
+    last_ack_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     site: Mapped[Site] = relationship(back_populates="terminals")

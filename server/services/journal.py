@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, delete, select, update
 
-from ..models import JournalEntry, JournalKind, Site
+from ..models import JournalEntry, JournalKind, Site, utcnow
 from .session import DbSession
 
 
@@ -34,3 +35,12 @@ def entries_after(session: DbSession, site_id: int, seq: int, limit: int = 1000)
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+def prune(session: DbSession, older_than: timedelta) -> int:
+    """Drop published entries older than `older_than`; terminals further behind get a snapshot instead."""
+    cutoff = utcnow() - older_than
+    result = session.execute(
+        delete(JournalEntry).where(JournalEntry.published_at.is_not(None), JournalEntry.created_at < cutoff)
+    )
+    return cast(CursorResult[Any], result).rowcount or 0

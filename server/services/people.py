@@ -5,10 +5,8 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-from sqlalchemy import delete
-
-from ..models import FaceTemplate, JournalKind, Person, PersonKind, PersonStatus, Site, utcnow
-from . import audit, journal
+from ..models import ErasureReason, JournalKind, Person, PersonKind, PersonStatus, Site, utcnow
+from . import audit, face_templates, journal
 from .audit import Actor
 from .errors import Conflict, RuleViolation
 from .session import DbSession
@@ -59,14 +57,7 @@ def move_out(session: DbSession, actor: Actor, person: Person) -> None:
     person.moved_out_at = utcnow()
     # Deletions are journalled before the status change so terminals erase before anything else.
     for template in list(person.face_templates):
-        journal.append(
-            session,
-            person.site_id,
-            JournalKind.TEMPLATE_DELETE,
-            {"person": person.pseudonym, "template": template.id, "model": template.model_id},
-        )
-    session.execute(delete(FaceTemplate).where(FaceTemplate.person_id == person.id))
-    session.expire(person, ["face_templates"])
+        face_templates.delete_template(session, actor, person, template, ErasureReason.MOVED_OUT)
     journal.append(
         session, person.site_id, JournalKind.PERSON_STATUS, {"person": person.pseudonym, "status": "moved_out"}
     )

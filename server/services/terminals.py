@@ -10,10 +10,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from gatehouse_core.wire.messages import Birth
+from gatehouse_core.wire.messages import Ack, Birth, Erased
 
 from ..models import Door, Site, Terminal, TerminalStatus, utcnow
-from . import audit
+from . import audit, erasure
 from .audit import Actor
 from .broker_credentials import generate_password, mosquitto_hash
 from .errors import Conflict, NotFound, RuleViolation
@@ -100,3 +100,16 @@ def rotate_broker_password(session: DbSession, actor: Actor, terminal: Terminal)
     terminal.mqtt_password_hash = mosquitto_hash(password)
     audit.record(session, actor, "terminal.rotate_password", "terminal", terminal.id, site_id=terminal.site_id)
     return password
+
+
+def record_ack(session: DbSession, terminal: Terminal, ack: Ack, at: datetime | None = None) -> list[Erased]:
+    """Apply a terminal's acknowledgement; returns the erasures now recorded (to confirm back to it)."""
+    at = at or utcnow()
+    # Status comes only from status and birth messages: an ack handled after a later "offline" must not undo it.
+    terminal.last_seen_at = terminal.last_ack_at = at
+    # Acks can arrive out of order after a reconnect; the applied sequence never moves back.
+    terminal.applied_seq = max(terminal.applied_seq, ack.applied_seq)
+    templates = [int(e.ref) for e in ack.erased if e.kind == "template" and e.ref.isdigit()]
+    erasure.confirm_items(session, terminal, templates, at)
+    erasure.confirm_through(session, terminal, terminal.applied_seq, at)
+    return list(ack.erased)

@@ -14,6 +14,7 @@ import pytest
 import tomli_w
 
 from gatehouse_core.configfile import parse_config
+from gatehouse_core.keyring import terminal_seal_key
 from server.app import create_app
 from server.extensions import db
 from server.models import Terminal, TerminalStatus
@@ -36,17 +37,20 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "
 
 
 @pytest.fixture
-def provisioned(app, make_site, make_door, mosquitto, key_dir, tmp_path):
+def provisioned(app, make_site, make_door, mosquitto, key_dir, keys, tmp_path):
     """A site with one terminal, and the terminal's config document."""
     site = make_site()
     door = make_door(site)
     made = terminals.provision_terminal(db.session, TEST_ACTOR, site, "Gate terminal", [door])
     db.session.commit()
+    seal_key = tmp_path / "seal.key"
+    seal_key.write_text(terminal_seal_key(keys.template_key, made.terminal.ident).hex())
     document = {
         "terminal_id": made.terminal.ident,
         "site": site.code,
         "data_dir": str(tmp_path / "terminal"),
         "server_public_key": str(key_dir / "signing_ed25519.pub.pem"),
+        "seal_key_file": str(seal_key),
         "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "keepalive": 5},
     }
     return made.terminal.id, document

@@ -25,6 +25,7 @@ terminal_id = "door-1"
 site = "north"
 data_dir = "data"
 server_public_key = "signing_ed25519.pub.pem"
+seal_key_file = "seal.key"
 
 [mqtt]
 host = "broker.lan"
@@ -45,6 +46,7 @@ def terminal_data(**overrides: Any) -> dict[str, Any]:
         "site": "north",
         "data_dir": "/var/lib/gatehouse",
         "server_public_key": "/etc/gatehouse/server.pub.pem",
+        "seal_key_file": "/etc/gatehouse/seal.key",
         "mqtt": {"username": "door-1"},
     }
     data.update(overrides)

@@ -1,0 +1,169 @@
+"""What a terminal holds: its roster records, as sent by the server and stored by the terminal.
+
+A terminal holds only what its own doors need (minimisation): its doors' policies, the access groups
+that cover them, the people allowed through them with their credential hashes, face templates of
+people with active consent (only if one of its doors takes face), and visitor passes for its doors.
+Secrets (face templates, app-code seeds) travel and rest sealed with the terminal's own key.
+
+Both sides compute the roster hash from the same records with `roster_hash`, so the server can tell
+whether a terminal holds exactly what it should.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
+
+from .base import WireModel
+
+Ident = Annotated[int, Field(ge=1)]
+Pseudonym = Annotated[str, Field(pattern=r"^p-[0-9a-f]{16}$")]
+Sealed = Annotated[bytes, Field(min_length=28, max_length=8192)]
+Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class DoorRecord(WireModel):
+    """A door this terminal serves and the entry methods it takes."""
+
+    kind: Literal["door"] = "door"
+    id: Ident
+    face: bool
+    card: bool
+    id_document: bool
+    app_code: bool
+
+    @property
+    def key(self) -> str:
+        """Identity of the record within its kind."""
+        return str(self.id)
+
+
+Minute = Annotated[int, Field(ge=0, le=1440)]
+Weekday = Annotated[int, Field(ge=0, le=6)]
+
+
+class GroupRecord(WireModel):
+    """An access group, cut down to this terminal's doors, with its weekly windows [start, end)."""
+
+    kind: Literal["group"] = "group"
+    id: Ident
+    doors: tuple[Ident, ...]
+    windows: tuple[tuple[Weekday, Minute, Minute], ...]
+    open_on_holidays: bool
+
+    @property
+    def key(self) -> str:
+        """Identity of the record within its kind."""
+        return str(self.id)
+
+
+class SiteRecord(WireModel):
+    """Site-wide settings a terminal needs to decide: local time zone, holidays, whether face is on."""
+
+    kind: Literal["site"] = "site"
+    timezone: Annotated[str, Field(min_length=1, max_length=64)]
+    face_enabled: bool
+    holidays: tuple[date, ...]
+
+    @property
+    def key(self) -> str:
+        """There is one site record."""
+        return "site"
+
+
+class CredentialRecord(WireModel):
+    """A card or ID document (keyed hash) or an app-code seed (sealed)."""
+
+    id: Ident
+    kind: Literal["card", "id_document", "app_code"]
+    hash: Hash | None = None
+    sealed: Sealed | None = None
+
+
+class TemplateRecord(WireModel):
+    """A face template, sealed with the terminal's key; its id never changes meaning."""
+
+    id: Ident
+    model: Annotated[str, Field(min_length=1, max_length=64)]
+    sealed: Sealed
+
+
+class PersonRecord(WireModel):
+    """A person allowed through at least one of this terminal's doors; no name, no photo."""
+
+    kind: Literal["person"] = "person"
+    pseudonym: Pseudonym
+    groups: tuple[Ident, ...]
+    credentials: tuple[CredentialRecord, ...] = ()
+    templates: tuple[TemplateRecord, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Identity of the record within its kind."""
+        return self.pseudonym
+
+
+class PassRecord(WireModel):
+    """A visitor pass valid at some of this terminal's doors."""
+
+    kind: Literal["pass"] = "pass"
+    id: Ident
+    doors: tuple[Ident, ...]
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
+    uses_allowed: Annotated[int, Field(ge=1)]
+    uses_count: Annotated[int, Field(ge=0)]
+    code_hash: Hash
+
+    @property
+    def key(self) -> str:
+        """Identity of the record within its kind."""
+        return str(self.id)
+
+
+Record = Annotated[DoorRecord | GroupRecord | SiteRecord | PersonRecord | PassRecord, Field(discriminator="kind")]
+RecordKind = Literal["door", "group", "site", "person", "pass"]
+
+
+class Removal(WireModel):
+    """A record the terminal must drop (and erase, for people and their templates)."""
+
+    kind: RecordKind
+    key: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+_UNSEALED = {"credentials": {"__all__": {"sealed"}}, "templates": {"__all__": {"sealed"}}}
+
+
+def fingerprint(record: DoorRecord | GroupRecord | SiteRecord | PersonRecord | PassRecord) -> str:
+    """SHA-256 of a record's canonical form without its sealed parts (their ciphertexts differ per seal)."""
+    data = record.model_dump(
+        mode="json", exclude={"credentials": {"__all__": {"sealed"}}, "templates": {"__all__": {"sealed"}}}
+    )
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def roster_hash(entries: Iterable[tuple[str, str, str]]) -> str:
+    """Hash of a whole roster from (kind, key, fingerprint) triples, in any order."""
+    digest = hashlib.sha256()
+    for kind, key, print_ in sorted(entries):
+        digest.update(f"{kind}\0{key}\0{print_}\n".encode())
+    return digest.hexdigest()
+
+
+EMPTY_ROSTER_HASH = roster_hash(())
+
+
+def template_context(pseudonym: str, template_id: int) -> str:
+    """Associated data binding a template sealed for a terminal to its owner."""
+    return f"terminal-template:{pseudonym}:{template_id}"
+
+
+def seed_context(pseudonym: str, credential_id: int) -> str:
+    """Associated data binding an app-code seed sealed for a terminal to its owner."""
+    return f"terminal-app-code:{pseudonym}:{credential_id}"

@@ -1,0 +1,81 @@
+"""Access events from terminals: stored exactly once, and only for doors the sending terminal serves."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from gatehouse_core.wire.messages import EventRecord
+
+from ..models import AccessEvent, Terminal, terminal_doors, utcnow
+from .session import DbSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The terminal an event batch came from, as far as event checks need it."""
+
+    terminal_id: int
+    site_id: int
+    doors: frozenset[int]
+
+
+def sender_of(session: DbSession, terminal: Terminal) -> Sender:
+    """A terminal's id, site and doors."""
+    doors = session.scalars(select(terminal_doors.c.door_id).where(terminal_doors.c.terminal_id == terminal.id))
+    return Sender(terminal.id, terminal.site_id, frozenset(doors))
+
+
+@dataclass
+class IngestResult:
+    """Which events are settled (stored now or before) and which were refused for good."""
+
+    settled: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    stored: int = 0
+
+
+def ingest(session: DbSession, batches: Sequence[tuple[Sender, Sequence[EventRecord]]]) -> IngestResult:
+    """Store events, ignoring any already stored (same uid); refuse events for doors a terminal does not serve."""
+    result = IngestResult()
+    rows = []
+    received = utcnow()
+    for sender, events in batches:
+        for event in events:
+            if event.door not in sender.doors:
+                result.rejected.append(event.uid)
+                continue
+            result.settled.append(event.uid)
+            rows.append(
+                {
+                    "event_uid": event.uid,
+                    "site_id": sender.site_id,
+                    "terminal_id": sender.terminal_id,
+                    "door_id": event.door,
+                    "person_pseudonym": event.person,
+                    "pass_id": event.pass_id,
+                    "method": event.method,
+                    "decision": event.decision,
+                    "reason": event.reason,
+                    "occurred_at": event.at,
+                    "received_at": received,
+                }
+            )
+    if result.rejected:
+        log.warning("refused %d event(s) for doors their terminal does not serve", len(result.rejected))
+    if rows:
+        dialect = session.get_bind().dialect.name
+        stmt: Insert
+        if dialect == "postgresql":
+            stmt = postgresql.insert(AccessEvent).on_conflict_do_nothing(index_elements=["event_uid"])
+        else:
+            stmt = sqlite.insert(AccessEvent).on_conflict_do_nothing(index_elements=["event_uid"])
+        result.stored = cast(CursorResult[Any], session.execute(stmt, rows)).rowcount or 0
+    return result
