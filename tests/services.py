@@ -11,6 +11,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -105,36 +106,82 @@ class PostgresServer:
 
 
 class Mosquitto:
-    """The Debian mosquitto broker on a free loopback port with a generated config."""
+    """The Debian mosquitto broker on a free loopback port.
 
-    def __init__(self, base: Path, extra_config: str = "") -> None:
+    Without `conf_dir` it allows anonymous clients on plain TCP (a generated config). With `conf_dir` it runs
+    the fragment `gatehouse broker files` wrote there (TLS, passwords, ACL); the fragment must name `self.port`.
+    """
+
+    def __init__(self, base: Path, extra_config: str = "", conf_dir: Path | None = None) -> None:
         self.base = base
         self.port = free_port()
         self.extra_config = extra_config
+        self.conf_dir = conf_dir
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = base / "log"
 
-    def start(self) -> None:
-        """Start the broker and wait until it listens."""
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not Path(exe).exists():
-            raise ServiceError("mosquitto not found: install the 'mosquitto' package (scripts/test.sh does)")
-        self.base.mkdir(parents=True, exist_ok=True)
-        conf = self.base / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
+    def _config(self) -> str:
+        # As root, mosquitto drops to its own user before reading any file or writing persistence, and
+        # pytest's temporary directories are private to root; the test broker stays root to reach them.
+        user = "user root\n" if os.geteuid() == 0 else ""
+        if self.conf_dir is not None:
+            return f"{user}include_dir {self.conf_dir}\n{self.extra_config}\n"
+        return (
+            f"{user}listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {self.base}/\n"
             f"{self.extra_config}\n"
         )
-        self._log = open(self.base / "log", "ab")  # noqa: SIM115 - open for the broker's lifetime
+
+    def start(self) -> None:
+        """Start the broker (on the same port and persistence as before, if restarted) and wait until it listens."""
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(exe).exists():
+            raise ServiceError("mosquitto not found: install the 'mosquitto' package (scripts/test.sh does)")
+        self.base.mkdir(parents=True, exist_ok=True)
+        conf = self.base / "mosquitto.conf"
+        conf.write_text(self._config())
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - open for the broker's lifetime
         self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=self._log)
-        wait_port(self.port, proc=self.proc)
+        try:
+            wait_port(self.port, proc=self.proc)
+        except ServiceError as exc:
+            raise ServiceError(f"{exc}; mosquitto said:\n{self.log_path.read_text(errors='replace')}") from None
 
     def stop(self) -> None:
-        """Stop the broker."""
+        """Stop the broker (SIGTERM: it saves its persistence database first)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
-        if self.proc is not None:
+        self._closed()
+
+    def kill(self) -> None:
+        """Kill the broker with SIGKILL, as a crash would: nothing is saved since its last autosave."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._closed()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port with the same persistence directory."""
+        self.stop()
+        self.start()
+
+    def reload(self, timeout: float = 10.0) -> None:
+        """SIGHUP: reread the password file and ACL; returns once the broker has started the reload."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise ServiceError("mosquitto is not running")
+        offset = self.log_path.stat().st_size
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        # mosquitto logs this line and then reloads in the same step of its single-threaded loop, so any
+        # connection made after the line is seen is checked against the new files.
+        while b"Reloading config." not in self.log_path.read_bytes()[offset:]:
+            if time.monotonic() > deadline:
+                raise ServiceError(f"mosquitto did not reload within {timeout} s")
+            time.sleep(0.01)
+
+    def _closed(self) -> None:
+        if self.proc is not None and not self._log.closed:
             self._log.close()

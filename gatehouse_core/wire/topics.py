@@ -23,6 +23,7 @@ class Channel(StrEnum):
     ACK = "ack"  # terminal -> server: applied sequence, per-item deletion acks
     EVENTS = "events"  # terminal -> server: access events from the local outbox
     COMMAND = "cmd"  # server -> terminal: commands such as open door; never retained
+    RECEIPT = "receipt"  # server -> terminal, signed: events stored and erasures recorded, so it may purge
 
 
 STATUS_ONLINE = b"online"
@@ -50,6 +51,11 @@ def terminal_topic(site: str, terminal: str, channel: Channel) -> str:
 def server_status() -> str:
     """Retained availability of the server's worker; terminals re-announce themselves when it comes online."""
     return f"{ROOT}/server/status"
+
+
+def everything() -> str:
+    """Subscription filter for every Gatehouse topic (the server's broker account reads and writes it)."""
+    return f"{ROOT}/#"
 
 
 def all_terminals(channel: Channel, site: str | None = None) -> str:
