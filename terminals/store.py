@@ -51,7 +51,11 @@ def _template_ids(record: Record) -> str:
 class TerminalStore:
     """Durable terminal state; used from the terminal's one loop thread only."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        if read_only:
+            # For inspection beside a running terminal (tools, tests): never writes, never resets staging.
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

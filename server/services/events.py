@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Insert, select
+from sqlalchemy import Insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gatehouse_core.wire.messages import EventRecord
@@ -39,7 +38,6 @@ class IngestResult:
 
     settled: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
-    stored: int = 0
 
 
 def ingest(session: DbSession, batches: Sequence[tuple[Sender, Sequence[EventRecord]]]) -> IngestResult:
@@ -77,5 +75,5 @@ def ingest(session: DbSession, batches: Sequence[tuple[Sender, Sequence[EventRec
             stmt = postgresql.insert(AccessEvent).on_conflict_do_nothing(index_elements=["event_uid"])
         else:
             stmt = sqlite.insert(AccessEvent).on_conflict_do_nothing(index_elements=["event_uid"])
-        result.stored = cast(CursorResult[Any], session.execute(stmt, rows)).rowcount or 0
+        session.execute(stmt, rows)
     return result
