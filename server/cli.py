@@ -304,6 +304,11 @@ def terminal_run(config_path: Path, check_config: bool) -> None:
 )
 @click.option("--broker-host", default="127.0.0.1", show_default=True)
 @click.option("--broker-port", default=1883, show_default=True, type=int)
+@click.option(
+    "--broker-ca",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="CA certificate of the broker (tls/ca.crt from `gatehouse broker files`); turns TLS on.",
+)
 def terminal_add(
     config_path: Path,
     site_code: str,
@@ -312,6 +317,7 @@ def terminal_add(
     out_dir: Path,
     broker_host: str,
     broker_port: int,
+    broker_ca: Path | None,
 ) -> None:
     """Provision a terminal and write its config directory (the broker password appears nowhere else)."""
     from sqlalchemy import select
@@ -336,7 +342,14 @@ def terminal_add(
         except DomainError as exc:
             fail(exc.message)
         write_terminal_dir(
-            out_dir, config.key_dir, site_code, made.terminal.ident, made.mqtt_password, broker_host, broker_port
+            out_dir,
+            config.key_dir,
+            site_code,
+            made.terminal.ident,
+            made.mqtt_password,
+            broker_host,
+            broker_port,
+            broker_ca,
         )
         click.echo(f"terminal {made.terminal.ident} provisioned; config in {out_dir / 'terminal.toml'}")
 

@@ -11,13 +11,30 @@ from gatehouse_core.keyring import SIGNING_PUBLIC_KEY, load_keys, terminal_seal_
 
 
 def write_terminal_dir(
-    out_dir: Path, key_dir: Path, site: str, ident: str, password: str, broker_host: str, broker_port: int
+    out_dir: Path,
+    key_dir: Path,
+    site: str,
+    ident: str,
+    password: str,
+    broker_host: str,
+    broker_port: int,
+    broker_ca: Path | None = None,
 ) -> Path:
     """Write terminal.toml, the broker password and seal key (0600) and the pinned server key into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_secret(out_dir / "mqtt_password", password)
     _write_secret(out_dir / "seal.key", terminal_seal_key(load_keys(key_dir).template_key, ident).hex())
     shutil.copyfile(key_dir / SIGNING_PUBLIC_KEY, out_dir / "server_signing.pub.pem")
+    mqtt: dict[str, object] = {
+        "host": broker_host,
+        "port": broker_port,
+        "username": ident,
+        "password_file": "mqtt_password",
+    }
+    if broker_ca is not None:
+        # The broker's CA (tls/ca.crt from `gatehouse broker files`), pinned by the terminal.
+        shutil.copyfile(broker_ca, out_dir / "mqtt-ca.pem")
+        mqtt.update({"tls": True, "ca_file": "mqtt-ca.pem"})
     document = {
         "terminal_id": ident,
         "site": site,
@@ -25,7 +42,7 @@ def write_terminal_dir(
         "server_public_key": "server_signing.pub.pem",
         "seal_key_file": "seal.key",
         "log_level": "INFO",
-        "mqtt": {"host": broker_host, "port": broker_port, "username": ident, "password_file": "mqtt_password"},
+        "mqtt": mqtt,
     }
     path = out_dir / "terminal.toml"
     path.write_text(
