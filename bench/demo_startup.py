@@ -30,7 +30,7 @@ def one_run(data_dir: Path) -> tuple[float, float, float]:
     """Seconds to URL printed, to terminal online (as the console shows it), and to a clean stop."""
     http_port, mqtt_port = pick_port(0), pick_port(0)
     started = time.monotonic()
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
