@@ -46,6 +46,7 @@ _SUBSCRIPTIONS = (Channel.STATUS, Channel.BIRTH, Channel.ACK, Channel.EVENTS)
 _BATCH = 2000  # messages handled per database transaction, at most
 _SENDER_TTL = 30.0  # seconds a cached terminal (doors served) is trusted
 _PRUNE_EVERY = 3600.0
+_REPEAT_WINDOW = 1.0  # seconds in which an identical birth is answered once (terminals resync after 2 s)
 
 
 class Worker:
@@ -67,6 +68,7 @@ class Worker:
         self._client.on_message = self._on_message
         self.publisher = SyncPublisher(gatehouse.keys, self._publish)
         self._senders: dict[tuple[str, str], tuple[float, events.Sender | None]] = {}
+        self._answered: dict[str, tuple[int, str, float]] = {}
         self.connected = threading.Event()
 
     # ---- paho callbacks (network thread): enqueue only -----------------------------------------------------
@@ -195,7 +197,9 @@ class Worker:
                     if birth.terminal != ref.terminal:
                         raise MessageError("birth message names another terminal than its topic")
                     terminal = terminals.record_birth(db.session, ref.site, birth)
-                    if self.connected.is_set():
+                    if self._repeated(ref, birth):
+                        log.info("terminal %s repeated its birth; the answer is on its way", ref.terminal)
+                    elif self.connected.is_set():
                         answer = self.publisher.answer_birth(db.session, terminal, birth)
                         log.info(
                             "terminal %s at seq %d: answered with %s", ref.terminal, birth.applied_seq, answer.action
@@ -207,6 +211,15 @@ class Worker:
             except Exception:
                 db.session.rollback()
                 log.exception("failed to handle %s message from %s", ref.channel.value, ref.terminal)
+
+    def _repeated(self, ref: TopicRef, birth: Birth) -> bool:
+        """The same birth again within seconds (a terminal reconnecting twice): one answer is enough."""
+        last = self._answered.get(ref.terminal)
+        return (
+            last is not None
+            and last[:2] == (birth.applied_seq, birth.roster_hash)
+            and time.monotonic() - last[2] < _REPEAT_WINDOW
+        )
 
     def _sender(self, ref: TopicRef, doors: Iterable[int] = ()) -> events.Sender | None:
         """The terminal behind a topic, cached; looked up again when it names a door it did not serve."""

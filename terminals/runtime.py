@@ -59,6 +59,7 @@ class Incoming:
 
     topic: str
     payload: bytes
+    retained: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class TerminalRuntime:
         self._events.put(Disconnected(str(reason)))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._events.put(Incoming(message.topic, bytes(message.payload)))
+        self._events.put(Incoming(message.topic, bytes(message.payload), bool(message.retain)))
 
     def submit_events(self, events: tuple[EventRecord, ...]) -> None:
         """Queue access events for the outbox (safe from any thread)."""
@@ -179,7 +180,9 @@ class TerminalRuntime:
                 for uid in settled:
                     self._in_flight.pop(uid, None)
         elif event.topic == server_status():
-            if event.payload == STATUS_ONLINE and self.state is LinkState.ONLINE:
+            # The retained copy arrives right after our own connect-time announcement; only a live
+            # "online" means a (re)started worker that has not heard us yet.
+            if event.payload == STATUS_ONLINE and self.state is LinkState.ONLINE and not event.retained:
                 # A restarted worker: announce again and send anything unreceipted again.
                 self._in_flight.clear()
                 self._announce()
