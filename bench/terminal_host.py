@@ -1,6 +1,6 @@
 """Runs several door terminals (real TerminalRuntimes) in one process until SIGTERM.
 
-    python -m bench.terminal_host terminal1.toml terminal2.toml ...
+python -m bench.terminal_host terminal1.toml terminal2.toml ...
 """
 
 from __future__ import annotations

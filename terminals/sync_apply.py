@@ -40,9 +40,7 @@ class Outcome:
 class _Staging:
     snapshot_id: str
     seq: int
-    parts: int
     next_part: int
-    roster_hash: str
 
 
 class SyncApplier:
@@ -134,22 +132,22 @@ class SyncApplier:
                 log.warning("ignored replayed snapshot at seq %d", part.seq)
                 return Outcome(note="replay")
             self.store.stage_reset()
-            self._staging = _Staging(part.snapshot_id, part.seq, part.parts, 1, part.roster_hash)
+            self._staging = _Staging(part.snapshot_id, part.seq, 1)
         staging = self._staging
-        if staging is None or (part.snapshot_id, part.part, part.parts) != (
+        if staging is None or (part.snapshot_id, part.seq, part.part) != (
             staging.snapshot_id,
+            staging.seq,
             staging.next_part,
-            staging.parts,
         ):
             self.abandon("snapshot part out of order")
             return Outcome(resync=True, note="gap")
         self.store.stage(part.records)
         staging.next_part += 1
         self.last_progress = time.monotonic()
-        if part.part < part.parts:
+        if not part.last or part.roster_hash is None:
             return Outcome(note="staged")
         self._staging = None
-        erased = self.store.swap_in(staging.snapshot_id, staging.seq, staging.roster_hash)
+        erased = self.store.swap_in(staging.snapshot_id, staging.seq, part.roster_hash)
         if erased is None:
             log.error("snapshot at seq %d does not hash as the server said; keeping the current roster", staging.seq)
             return Outcome(resync=True, note="hash mismatch")

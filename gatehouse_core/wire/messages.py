@@ -87,8 +87,12 @@ class Delta(_Parts):
         return self
 
 
-class SnapshotPart(_Parts):
-    """One part of a terminal's complete roster as of journal sequence `seq`."""
+class SnapshotPart(WireModel):
+    """One part of a terminal's complete roster as of journal sequence `seq`.
+
+    Parts are numbered from 1 and streamed as the server builds them; the last one carries the hash of
+    the whole roster, which the terminal checks before swapping the staged roster in.
+    """
 
     v: Literal[1] = WIRE_VERSION
     type: Literal["snapshot"] = "snapshot"
@@ -96,8 +100,16 @@ class SnapshotPart(_Parts):
     terminal: TerminalId
     snapshot_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     seq: Seq
-    roster_hash: RosterHash
+    part: Annotated[int, Field(ge=1, le=1_000_000)]
+    last: bool
+    roster_hash: RosterHash | None = None
     records: tuple[Record, ...] = ()
+
+    @model_validator(mode="after")
+    def _hash_on_last(self) -> SnapshotPart:
+        if self.last != (self.roster_hash is not None):
+            raise ValueError("the last part, and only the last, carries the roster hash")
+        return self
 
 
 class Erased(WireModel):

@@ -12,7 +12,6 @@ whether a terminal holds exactly what it should.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from datetime import date
 from typing import Annotated, Literal
@@ -141,11 +140,11 @@ _UNSEALED = {"credentials": {"__all__": {"sealed"}}, "templates": {"__all__": {"
 
 
 def fingerprint(record: DoorRecord | GroupRecord | SiteRecord | PersonRecord | PassRecord) -> str:
-    """SHA-256 of a record's canonical form without its sealed parts (their ciphertexts differ per seal)."""
-    data = record.model_dump(
-        mode="json", exclude={"credentials": {"__all__": {"sealed"}}, "templates": {"__all__": {"sealed"}}}
-    )
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """SHA-256 of a record's JSON without its sealed parts (their ciphertexts differ per seal).
+
+    Field order is the declaration order of this shared module, so server and terminal agree.
+    """
+    return hashlib.sha256(record.model_dump_json(exclude=_UNSEALED).encode()).hexdigest()
 
 
 def roster_hash(entries: Iterable[tuple[str, str, str]]) -> str:

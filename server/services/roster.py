@@ -12,12 +12,12 @@ seconds, not minutes.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from gatehouse_core.keyring import ServerKeys, terminal_seal_key
 from gatehouse_core.sealed import seal, unseal
@@ -213,54 +213,69 @@ def load_people(
     session: DbSession, site_id: int, pseudonyms: Iterable[str] | None = None, at: datetime | None = None
 ) -> dict[str, PersonData]:
     """Active people of a site (all, or those named) with groups, active credentials and consented templates."""
-    at = at or utcnow()
-    wanted = None if pseudonyms is None else sorted(set(pseudonyms))
-    if wanted == []:
+    if pseudonyms is None:
+        return {p.pseudonym: p for block in iter_people(session, site_id, at=at) for p in block}
+    wanted = sorted(set(pseudonyms))
+    if not wanted:
         return {}
+    return {p.pseudonym: p for p in _load_people(session, site_id, Person.pseudonym.in_(wanted), at)}
 
-    def only(stmt):  # type: ignore[no-untyped-def]
-        stmt = stmt.where(Person.site_id == site_id, Person.status == PersonStatus.ACTIVE)
-        return stmt if wanted is None else stmt.where(Person.pseudonym.in_(wanted))
 
-    people: dict[int, PersonData] = {}
+def iter_people(
+    session: DbSession, site_id: int, batch: int = 2000, at: datetime | None = None
+) -> Iterator[list[PersonData]]:
+    """All active people of a site in blocks, so a snapshot can be sent while the rest is still loading."""
+    ids = list(
+        session.scalars(
+            select(Person.id).where(Person.site_id == site_id, Person.status == PersonStatus.ACTIVE).order_by(Person.id)
+        )
+    )
+    for start in range(0, len(ids), batch):
+        block = ids[start : start + batch]
+        yield _load_people(session, site_id, Person.id.between(block[0], block[-1]), at)
+
+
+def _load_people(session: DbSession, site_id: int, which: ColumnElement[bool], at: datetime | None) -> list[PersonData]:
+    at = at or utcnow()
+    people: dict[int, PersonData] = {
+        pid: PersonData(pid, pseudonym, frozenset())
+        for pid, pseudonym in session.execute(
+            select(Person.id, Person.pseudonym)
+            .where(Person.site_id == site_id, Person.status == PersonStatus.ACTIVE, which)
+            .order_by(Person.id)
+        )
+    }
+    if not people:
+        return []
+    # Look the rest up by person id (indexed), never by joining back to people: a join can make the
+    # database walk every template row, and template rows are large.
+    ids = sorted(people)
     groups: dict[int, set[int]] = defaultdict(set)
-    for pid, pseudonym in session.execute(only(select(Person.id, Person.pseudonym))):
-        people[pid] = PersonData(pid, pseudonym, frozenset())
     for pid, gid in session.execute(
-        only(
-            select(access_group_members.c.person_id, access_group_members.c.group_id).join(
-                Person, Person.id == access_group_members.c.person_id
-            )
+        select(access_group_members.c.person_id, access_group_members.c.group_id).where(
+            access_group_members.c.person_id.in_(ids)
         )
     ):
         groups[pid].add(gid)
     for pid, data in people.items():
         data.groups = frozenset(groups[pid])
     for pid, cid, kind, digest, sealed in session.execute(
-        only(
-            select(
-                Credential.person_id, Credential.id, Credential.kind, Credential.lookup_hash, Credential.sealed_secret
-            )
-            .join(Person, Person.id == Credential.person_id)
-            .where(Credential.status == CredentialStatus.ACTIVE)
-            .order_by(Credential.id)
-        )
+        select(Credential.person_id, Credential.id, Credential.kind, Credential.lookup_hash, Credential.sealed_secret)
+        .where(Credential.person_id.in_(ids), Credential.status == CredentialStatus.ACTIVE)
+        .order_by(Credential.id)
     ):
         people[pid].credentials.append((cid, kind.value, digest, sealed))
     consent_active = and_(
         ConsentRecord.withdrawn_at.is_(None), or_(ConsentRecord.expires_at.is_(None), ConsentRecord.expires_at > at)
     )
     for pid, tid, model, sealed in session.execute(
-        only(
-            select(FaceTemplate.person_id, FaceTemplate.id, FaceTemplate.model_id, FaceTemplate.sealed_vector)
-            .join(Person, Person.id == FaceTemplate.person_id)
-            .join(ConsentRecord, ConsentRecord.id == FaceTemplate.consent_id)
-            .where(consent_active)
-            .order_by(FaceTemplate.id)
-        )
+        select(FaceTemplate.person_id, FaceTemplate.id, FaceTemplate.model_id, FaceTemplate.sealed_vector)
+        .join(ConsentRecord, ConsentRecord.id == FaceTemplate.consent_id)
+        .where(FaceTemplate.person_id.in_(ids), consent_active)
+        .order_by(FaceTemplate.id)
     ):
         people[pid].templates.append((tid, model, sealed))
-    return {p.pseudonym: p for p in people.values()}
+    return list(people.values())
 
 
 def load_passes(
@@ -343,18 +358,23 @@ def pass_record(scope: TerminalScope, visitor_pass: VisitorPass, doors: frozense
 
 def full_roster(session: DbSession, site: Site, scope: TerminalScope, sealer: Sealer) -> list[Record]:
     """Everything the terminal should hold right now."""
+    return [r for block in iter_roster(session, site, scope, sealer) for r in block]
+
+
+def iter_roster(
+    session: DbSession, site: Site, scope: TerminalScope, sealer: Sealer, batch: int = 2000
+) -> Iterator[list[Record]]:
+    """The terminal's full roster in blocks: site, doors, groups and passes first, then people."""
     data = load_site(session, site)
     records: list[Record] = [data.site, *door_records(data, scope)]
     records += [g for gid in sorted(data.groups) if (g := group_record(data, scope, gid)) is not None]
-    for person in load_people(session, site.id).values():
-        record = person_record(data, scope, person, sealer)
-        if record is not None:
-            records.append(record)
     for visitor_pass, doors in load_passes(session, site.id).values():
         pass_ = pass_record(scope, visitor_pass, doors)
         if pass_ is not None:
             records.append(pass_)
-    return records
+    yield records
+    for block in iter_people(session, site.id, batch):
+        yield [r for person in block if (r := person_record(data, scope, person, sealer)) is not None]
 
 
 def expected_hash(session: DbSession, site: Site, scope: TerminalScope) -> str:

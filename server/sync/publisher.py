@@ -28,7 +28,7 @@ from ..models import JournalEntry, Site, Terminal, utcnow
 from ..services import erasure, roster
 from ..services.roster import TerminalScope, TerminalSealer
 from ..services.session import DbSession
-from .changes import Changes, changes_in, delta_items, split_parts, template_ids
+from .changes import Changes, changes_in, delta_items, estimated_size, split_parts, template_ids
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ PublishFn = Callable[[str, bytes], Delivery]
 class BirthAnswer:
     """What the server sent in reply to a birth message."""
 
-    action: str  # "none", "delta", "snapshot"
+    action: str  # "none", "live" (the live stream covers it), "delta", "snapshot"
     seq: int
 
 
@@ -183,29 +183,48 @@ class SyncPublisher:
     def _snapshot(
         self, session: DbSession, site: Site, scope: TerminalScope, seq: int
     ) -> tuple[list[Delivery], set[int]]:
-        records = roster.full_roster(session, site, scope, TerminalSealer(self.keys, scope.ident))
-        expected = roster_hash((r.kind, r.key, fingerprint(r)) for r in records)
-        parts = split_parts([], records, self.part_budget)
+        """Stream the terminal's whole roster in parts as it is built; the last part carries the roster hash."""
         snapshot_id = uuid.uuid4().hex
         topic = terminal_topic(site.code, scope.ident, Channel.SYNC)
-        deliveries = [
-            self._send(
-                topic,
-                SnapshotPart(
-                    site=site.code,
-                    terminal=scope.ident,
-                    snapshot_id=snapshot_id,
-                    seq=seq,
-                    part=i,
-                    parts=len(parts),
-                    roster_hash=expected,
-                    records=tuple(rec),
-                ),
+        deliveries: list[Delivery] = []
+        entries: list[tuple[str, str, str]] = []
+        held: set[int] = set()
+        pending: list[Record] = []
+        size = 0
+
+        def send(last: bool) -> None:
+            deliveries.append(
+                self._send(
+                    topic,
+                    SnapshotPart(
+                        site=site.code,
+                        terminal=scope.ident,
+                        snapshot_id=snapshot_id,
+                        seq=seq,
+                        part=len(deliveries) + 1,
+                        last=last,
+                        roster_hash=roster_hash(entries) if last else None,
+                        records=tuple(pending),
+                    ),
+                )
             )
-            for i, (_, rec) in enumerate(parts, start=1)
-        ]
-        log.info("snapshot of %d records at seq %d sent to %s", len(records), seq, scope.ident)
-        return deliveries, template_ids(records)
+            pending.clear()
+
+        for block in roster.iter_roster(session, site, scope, TerminalSealer(self.keys, scope.ident)):
+            for record in block:
+                cost = estimated_size(record)
+                if pending and size + cost > self.part_budget:
+                    send(last=False)
+                    size = 0
+                pending.append(record)
+                size += cost
+                entries.append((record.kind, record.key, fingerprint(record)))
+            held |= template_ids(block)
+        send(last=True)
+        log.info(
+            "snapshot of %d records at seq %d sent to %s in %d parts", len(entries), seq, scope.ident, len(deliveries)
+        )
+        return deliveries, held
 
     # ---- births ------------------------------------------------------------------------------------------
 
@@ -214,8 +233,12 @@ class SyncPublisher:
         site = terminal.site
         # Publish what is pending first, so the answer and the live stream meet at the same sequence.
         if site.journal_seq > site.published_seq:
-            self._publish_range(session, site)
+            base = site.published_seq
+            published = self._publish_range(session, site)
             session.refresh(site)
+            if published and birth.applied_seq == base:
+                # The range just published started where this terminal stands: it is on its way already.
+                return BirthAnswer("live", site.published_seq)
         scope = roster.scope_of(session, terminal)
         applied = birth.applied_seq
         head = site.published_seq
