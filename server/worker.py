@@ -243,30 +243,68 @@ class Worker:
     def _acks_and_events(
         self, acks: list[tuple[TopicRef, Ack]], event_batches: list[tuple[TopicRef, EventBatch]]
     ) -> None:
-        receipts: dict[tuple[str, str], tuple[list[str], list[str], list[Erased]]] = defaultdict(lambda: ([], [], []))
+        """Store a round of acks and events in one transaction; if that fails, message by message."""
+        messages: list[tuple[TopicRef, Ack | EventBatch]] = [*acks, *event_batches]
         with self.app.app_context():
-            try:
-                for ref, ack in acks:
+            receipts = self._store(messages)
+            if receipts is None:
+                # One bad message must not hold back everybody else's: retry each on its own.
+                receipts = _Receipts()
+                for message in messages:
+                    one = self._store([message])
+                    if one is None:
+                        log.error(
+                            "dropped a %s message from %s that cannot be stored", message[1].type, message[0].terminal
+                        )
+                    else:
+                        receipts.merge(one)
+        for (site, ident), (settled, rejected, erased) in receipts.by_terminal.items():
+            if settled or rejected or erased:
+                self.publisher.send_receipt(site, ident, settled, rejected, erased)
+
+    def _store(self, messages: list[tuple[TopicRef, Ack | EventBatch]]) -> _Receipts | None:
+        receipts = _Receipts()
+        try:
+            for ref, message in messages:
+                if isinstance(message, Ack):
                     sender = self._sender(ref)
                     terminal = db.session.get(Terminal, sender.terminal_id) if sender is not None else None
                     if terminal is None:
                         log.warning("dropped ack from unknown terminal %s", ref.terminal)
                         continue
-                    erased = terminals.record_ack(db.session, terminal, ack)
-                    receipts[(ref.site, ref.terminal)][2].extend(erased)
-                for ref, message in event_batches:
+                    receipts.of(ref)[2].extend(terminals.record_ack(db.session, terminal, message))
+                else:
                     sender = self._sender(ref, {e.door for e in message.events})
                     if sender is None:
                         log.warning("dropped events from unknown terminal %s", ref.terminal)
                         continue
                     result = events.ingest(db.session, [(sender, list(message.events))])
-                    receipts[(ref.site, ref.terminal)][0].extend(result.settled)
-                    receipts[(ref.site, ref.terminal)][1].extend(result.rejected)
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                log.exception("failed to store acks and events; terminals will send them again")
-                return
-        for (site, ident), (settled, rejected, erased) in receipts.items():
-            if settled or rejected or erased:
-                self.publisher.send_receipt(site, ident, settled, rejected, erased)
+                    receipts.of(ref)[0].extend(result.settled)
+                    receipts.of(ref)[1].extend(result.rejected)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("failed to store acks and events")
+            return None
+        return receipts
+
+
+class _Receipts:
+    """What to confirm to each terminal: settled events, refused events, recorded erasures."""
+
+    def __init__(self) -> None:
+        self.by_terminal: dict[tuple[str, str], tuple[list[str], list[str], list[Erased]]] = defaultdict(
+            lambda: ([], [], [])
+        )
+
+    def of(self, ref: TopicRef) -> tuple[list[str], list[str], list[Erased]]:
+        """The lists for one terminal."""
+        return self.by_terminal[(ref.site, ref.terminal)]
+
+    def merge(self, other: _Receipts) -> None:
+        """Add another round's receipts."""
+        for key, (settled, rejected, erased) in other.by_terminal.items():
+            mine = self.by_terminal[key]
+            mine[0].extend(settled)
+            mine[1].extend(rejected)
+            mine[2].extend(erased)

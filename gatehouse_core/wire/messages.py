@@ -8,12 +8,14 @@ broker authenticates the terminal and its ACL pins the topic): Birth, Ack and Ev
 from __future__ import annotations
 
 import enum
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
 from .base import MAX_MESSAGE_BYTES, MessageError, WireModel, decode, encode
-from .records import Ident, Pseudonym, Record, Removal
+from .records import MAX_INT, Ident, Pseudonym, Record, Removal
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -33,10 +35,13 @@ __all__ = [
 ]
 
 WIRE_VERSION: Literal[1] = 1
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
+_PSEUDONYM = re.compile(r"p-[0-9a-f]{16}")
 MAX_EVENTS_PER_BATCH = 500
 
 TerminalId = Annotated[str, Field(min_length=1, max_length=64)]
-Seq = Annotated[int, Field(ge=0)]
+Seq = Annotated[int, Field(ge=0, le=MAX_INT)]
 Uid = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 RosterHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
@@ -118,6 +123,14 @@ class Erased(WireModel):
     kind: Literal["person", "template"]
     ref: Annotated[str, Field(min_length=1, max_length=64)]
 
+    @model_validator(mode="after")
+    def _ref_fits_kind(self) -> Erased:
+        if self.kind == "template" and not (self.ref.isascii() and self.ref.isdigit() and 0 < int(self.ref) <= MAX_INT):
+            raise ValueError("a template reference is its id, a positive 32-bit number")
+        if self.kind == "person" and not _PSEUDONYM.fullmatch(self.ref):
+            raise ValueError("a person reference is their pseudonym")
+        return self
+
 
 class Ack(WireModel):
     """What a terminal has applied, and each item it erased while doing so."""
@@ -159,6 +172,13 @@ class EventRecord(WireModel):
     person: Pseudonym | None = None
     pass_id: Ident | None = None
     at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _plausible_time(self) -> EventRecord:
+        # Far outside this range a clock is broken, and the server could not even store the value.
+        if not EARLIEST_EVENT <= self.at <= LATEST_EVENT:
+            raise ValueError("event time is outside 2000-2100")
+        return self
 
 
 class EventBatch(WireModel):

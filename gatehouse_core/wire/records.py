@@ -20,7 +20,9 @@ from pydantic import AwareDatetime, Field
 
 from .base import WireModel
 
-Ident = Annotated[int, Field(ge=1)]
+# Database ids and sequence numbers are 32-bit on the server (PostgreSQL INTEGER).
+MAX_INT = 2**31 - 1
+Ident = Annotated[int, Field(ge=1, le=MAX_INT)]
 Pseudonym = Annotated[str, Field(pattern=r"^p-[0-9a-f]{16}$")]
 Sealed = Annotated[bytes, Field(min_length=28, max_length=8192)]
 Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -115,8 +117,8 @@ class PassRecord(WireModel):
     doors: tuple[Ident, ...]
     valid_from: AwareDatetime
     valid_until: AwareDatetime
-    uses_allowed: Annotated[int, Field(ge=1)]
-    uses_count: Annotated[int, Field(ge=0)]
+    uses_allowed: Annotated[int, Field(ge=1, le=MAX_INT)]
+    uses_count: Annotated[int, Field(ge=0, le=MAX_INT)]
     code_hash: Hash
 
     @property

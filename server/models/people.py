@@ -118,7 +118,9 @@ class FaceTemplate(Base):
     """An encrypted face embedding; the photo it came from is never stored."""
 
     __tablename__ = "face_templates"
-    __table_args__ = (UniqueConstraint("person_id", "model_id"),)
+    # Ids are never reused (SQLite would reuse the highest after a delete): erasure receipts and the record
+    # of which terminal holds which template refer to templates by id after the row is gone.
+    __table_args__ = (UniqueConstraint("person_id", "model_id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from gatehouse_core.wire.messages import EventRecord
 
-from ..models import AccessEvent, Terminal, terminal_doors, utcnow
+from ..models import AccessEvent, Terminal, VisitorPass, terminal_doors, utcnow
 from .session import DbSession
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,13 @@ def ingest(session: DbSession, batches: Sequence[tuple[Sender, Sequence[EventRec
                     "received_at": received,
                 }
             )
+    passes = {r["pass_id"] for r in rows if r["pass_id"] is not None}
+    if passes:
+        known = set(session.scalars(select(VisitorPass.id).where(VisitorPass.id.in_(passes))))
+        for row in rows:
+            # The pass may since have been deleted with its host; the event is kept without the link.
+            if row["pass_id"] not in known:
+                row["pass_id"] = None
     if result.rejected:
         log.warning("refused %d event(s) for doors their terminal does not serve", len(result.rejected))
     if rows:

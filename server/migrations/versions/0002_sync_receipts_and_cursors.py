@@ -60,6 +60,12 @@ def upgrade():
     with op.batch_alter_table('terminals', schema=None) as batch_op:
         batch_op.add_column(sa.Column('last_ack_at', sa.DateTime(), nullable=True))
 
+    # Template ids must never be reused (receipts and holdings refer to deleted templates by id):
+    # SQLite needs AUTOINCREMENT for that, which only a table rebuild can add.
+    if op.get_bind().dialect.name == 'sqlite':
+        with op.batch_alter_table('face_templates', recreate='always', table_kwargs={'sqlite_autoincrement': True}):
+            pass
+
     # ### end Alembic commands ###
 
 
