@@ -106,6 +106,8 @@ def test_terminals_page_shows_status(client, make_user, make_site, make_door):
     page = client.get("/terminals").text
     assert made.terminal.ident in page and 'data-status="online"' in page
     assert made.mqtt_password not in page
+    # The door's creation is one journal change the terminal has not acknowledged yet.
+    assert 'data-lag="1"' in page
 
 
 def test_production_cookies_are_secure(db_url, key_dir, keys):

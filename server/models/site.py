@@ -102,3 +102,8 @@ class Terminal(Base):
 
     site: Mapped[Site] = relationship(back_populates="terminals")
     doors: Mapped[list[Door]] = relationship(secondary=terminal_doors, back_populates="terminals")
+
+    @property
+    def lag(self) -> int:
+        """Journal changes the terminal has not yet acknowledged."""
+        return max(0, self.site.journal_seq - self.applied_seq)
