@@ -23,17 +23,9 @@ from server.worker import Worker
 from terminals.config import TerminalConfig
 from terminals.runtime import LinkState, TerminalRuntime
 from tests.conftest import TEST_ACTOR, server_config
+from tests.integration.sync_rig import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
