@@ -92,6 +92,8 @@ class TerminalRuntime:
         self.store = TerminalStore(config.data_dir / "terminal.db")
         self.sync = SyncApplier(self.store, self.server_key, config.site, config.terminal_id)
         self._in_flight: dict[str, float] = {}
+        # Whether the outbox may hold events not yet in flight (it may after a restart).
+        self._unsent = True
         self._last_birth = 0.0
         self._resync_wanted = False
         self._verify_after_catch_up = False
@@ -158,7 +160,7 @@ class TerminalRuntime:
             )
             self._client.publish(self._topic[Channel.STATUS], STATUS_ONLINE, qos=1, retain=True)
             self.state = LinkState.ONLINE
-            self._in_flight.clear()
+            self._resend_all()
             self._announce()
             if self.store.pending_erasures():
                 self._ack()
@@ -169,6 +171,7 @@ class TerminalRuntime:
             self.state = LinkState.OFFLINE
         elif isinstance(event, NewEvents):
             self.store.add_events(event.events)
+            self._unsent = True
         elif event.topic == self._topic[Channel.SYNC]:
             self._on_sync(event.payload)
         elif event.topic == self._topic[Channel.RECEIPT]:
@@ -184,7 +187,7 @@ class TerminalRuntime:
             # "online" means a (re)started worker that has not heard us yet.
             if event.payload == STATUS_ONLINE and self.state is LinkState.ONLINE and not event.retained:
                 # A restarted worker: announce again and send anything unreceipted again.
-                self._in_flight.clear()
+                self._resend_all()
                 self._announce()
         else:
             # Commands (remote open) come with the door-control issue; nothing unverified is acted on.
@@ -223,14 +226,21 @@ class TerminalRuntime:
             self._announce()
         self._deliver_events(now)
 
+    def _resend_all(self) -> None:
+        self._in_flight.clear()
+        self._unsent = True
+
     def _deliver_events(self, now: float) -> None:
-        for uid, sent in list(self._in_flight.items()):
-            if now - sent > EVENT_RESEND_AFTER:
-                del self._in_flight[uid]
+        expired = [uid for uid, sent in self._in_flight.items() if now - sent > EVENT_RESEND_AFTER]
+        for uid in expired:
+            del self._in_flight[uid]
+        self._unsent = self._unsent or bool(expired)
         room = min(EVENT_BATCH, EVENT_IN_FLIGHT - len(self._in_flight))
-        if room <= 0:
+        # Reading the outbox every tick would cost the loop for nothing when all of it is in flight.
+        if room <= 0 or not self._unsent:
             return
         pending = self.store.pending_events(room, exclude=self._in_flight)
+        self._unsent = len(pending) == room
         if not pending:
             return
         batch = EventBatch(terminal=self.config.terminal_id, events=tuple(pending))

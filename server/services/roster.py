@@ -134,15 +134,18 @@ class HashOnlySealer:
         return self._PLACEHOLDER
 
 
-def scopes_of_site(session: DbSession, site_id: int) -> list[TerminalScope]:
-    """Every terminal of a site with its doors."""
-    rows = session.execute(
+def scopes_of_site(session: DbSession, site_id: int, terminal_id: int | None = None) -> list[TerminalScope]:
+    """Every terminal of a site (or just one of them) with its doors."""
+    stmt = (
         select(Terminal.id, Terminal.ident, Site.code, terminal_doors.c.door_id, Door.accepts_face)
         .join(Site, Site.id == Terminal.site_id)
         .join(terminal_doors, terminal_doors.c.terminal_id == Terminal.id)
         .join(Door, Door.id == terminal_doors.c.door_id)
         .where(Terminal.site_id == site_id)
-    ).all()
+    )
+    if terminal_id is not None:
+        stmt = stmt.where(Terminal.id == terminal_id)
+    rows = session.execute(stmt).all()
     doors: dict[tuple[int, str, str], set[int]] = defaultdict(set)
     face: dict[int, set[int]] = defaultdict(set)
     for terminal_id, ident, code, door_id, accepts_face in rows:
@@ -157,9 +160,8 @@ def scopes_of_site(session: DbSession, site_id: int) -> list[TerminalScope]:
 
 def scope_of(session: DbSession, terminal: Terminal) -> TerminalScope:
     """The scope of one terminal."""
-    for scope in scopes_of_site(session, terminal.site_id):
-        if scope.terminal_id == terminal.id:
-            return scope
+    for scope in scopes_of_site(session, terminal.site_id, terminal.id):
+        return scope
     return TerminalScope(terminal.id, terminal.ident, terminal.site.code, frozenset(), frozenset())
 
 

@@ -143,9 +143,7 @@ class SyncPublisher:
         passes = roster.load_passes(session, site.id, changes.passes)
         deliveries: list[Delivery] = []
         held: dict[int, set[int]] = {}
-        for scope in roster.scopes_of_site(session, site.id):
-            if only is not None and scope.terminal_id != only:
-                continue
+        for scope in roster.scopes_of_site(session, site.id, only):
             if changes.needs_snapshot(scope):
                 sent, ids = self._snapshot(session, site, scope, seq)
             else:
