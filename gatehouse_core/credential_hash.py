@@ -75,3 +75,21 @@ def hash_card(site_key: bytes, uid: str) -> str:
 def hash_id_document(site_key: bytes, number: str) -> str:
     """Normalise and hash an ID-document number."""
     return credential_hash(site_key, CredentialKind.ID_DOCUMENT, normalize_id_number(number))
+
+
+PASS_CODE_DIGITS = 6
+_PASS_CODE = re.compile(rf"^[0-9]{{{PASS_CODE_DIGITS}}}$")
+
+
+def normalize_pass_code(code: str) -> str:
+    """A visitor's numeric pass code: exactly 6 digits (spaces ignored)."""
+    cleaned = re.sub(r"\s", "", code)
+    if not _PASS_CODE.fullmatch(cleaned):
+        raise CredentialFormatError(f"a visitor code has {PASS_CODE_DIGITS} digits")
+    return cleaned
+
+
+def hash_pass_code(site_key: bytes, code: str) -> str:
+    """Keyed hash of a visitor pass code, in its own namespace."""
+    message = f"pass_code:{normalize_pass_code(code)}".encode()
+    return hmac.new(site_key, message, hashlib.sha256).hexdigest()

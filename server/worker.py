@@ -36,7 +36,7 @@ from gatehouse_core.wire.topics import (
 from .app import Gatehouse
 from .extensions import db
 from .models import Terminal
-from .services import events, journal, terminals
+from .services import events, journal, passes, terminals
 from .services.errors import NotFound
 from .sync.publisher import Delivery, SyncPublisher
 
@@ -146,13 +146,17 @@ class Worker:
     def _prune(self) -> None:
         with self.app.app_context():
             try:
+                ended = passes.expire_passes(db.session)
+                db.session.commit()
+                if ended:
+                    log.info("expired %d visitor pass(es) that have ended", ended)
                 removed = journal.prune(db.session, timedelta(days=self.config.sync.journal_retention_days))
                 db.session.commit()
                 if removed:
                     log.info("pruned %d published journal entries", removed)
             except Exception:
                 db.session.rollback()
-                log.exception("pruning the journal failed")
+                log.exception("housekeeping (pass expiry, journal pruning) failed")
 
     def dispatch(self, topic: str, payload: bytes) -> None:
         """Handle one message (tests and tools); the loop handles messages in batches."""

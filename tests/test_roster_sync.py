@@ -51,7 +51,18 @@ from server.models import (
     VisitorPass,
     utcnow,
 )
-from server.services import access, credentials, erasure, events, face_templates, journal, people, roster, terminals
+from server.services import (
+    access,
+    credentials,
+    erasure,
+    events,
+    face_templates,
+    journal,
+    passes,
+    people,
+    roster,
+    terminals,
+)
 from server.services.errors import RuleViolation
 from server.sync.changes import changes_in, delta_items, estimated_size, split_parts
 from terminals.store import TerminalStore
@@ -213,13 +224,26 @@ def test_passes_are_held_only_for_the_terminals_doors(world: World, keys: Server
 
     both = make_pass([a, b])
     only_c = make_pass([c])
-    make_pass([a], status=PassStatus.REVOKED)
-    make_pass([a], valid_from=now - timedelta(days=2), valid_until=now - timedelta(days=1))
+    revoked = make_pass([a], status=PassStatus.REVOKED)
+    ended = make_pass([a], valid_from=now - timedelta(days=2), valid_until=now - timedelta(days=1))
+    make_pass([a], status=PassStatus.EXPIRED, valid_from=now - timedelta(days=2), valid_until=now - timedelta(days=1))
     db.session.commit()
     held = by_kind(roster_of(w, "TA", keys), "pass")
-    assert set(held) == {str(both.id)}
-    assert isinstance(held[str(both.id)], PassRecord) and held[str(both.id)].doors == (a.id,)
+    # Revoked passes stay (flagged) so terminals can refuse their signed QR tokens; ended ones stay until
+    # the worker expires them through the journal, never by the clock alone.
+    assert set(held) == {str(both.id), str(revoked.id), str(ended.id)}
+    first = held[str(both.id)]
+    assert isinstance(first, PassRecord) and first.doors == (a.id,) and not first.revoked
+    flagged = held[str(revoked.id)]
+    assert isinstance(flagged, PassRecord) and flagged.revoked
     assert set(by_kind(roster_of(w, "TC", keys), "pass")) == {str(only_c.id)}
+
+    start = w.site.journal_seq
+    assert passes.expire_passes(db.session) == 1
+    db.session.commit()
+    assert set(by_kind(roster_of(w, "TA", keys), "pass")) == {str(both.id), str(revoked.id)}
+    entries = journal.entries_after(db.session, w.site.id, start)
+    assert [(e.kind, e.payload["pass"]) for e in entries] == [(JournalKind.PASS_REVOKE, ended.id)]
 
 
 def test_roster_loaded_in_small_blocks_is_the_whole_roster(

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from .base import MAX_MESSAGE_BYTES, MessageError, WireModel, decode, encode
-from .records import MAX_INT, Ident, Pseudonym, Record, Removal
+from .records import MAX_INT, EventUid, Ident, Pseudonym, Record, Removal
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -42,7 +42,7 @@ MAX_EVENTS_PER_BATCH = 500
 
 TerminalId = Annotated[str, Field(min_length=1, max_length=64)]
 Seq = Annotated[int, Field(ge=0, le=MAX_INT)]
-Uid = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+Uid = EventUid
 RosterHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -159,6 +159,8 @@ class Decision(enum.StrEnum):
 
     GRANT = "grant"
     DENY = "deny"
+    # Not a presentation's outcome: the terminal raises it (e.g. a keypad locked out after wrong codes).
+    ALARM = "alarm"
 
 
 class EventRecord(WireModel):

@@ -109,16 +109,28 @@ class PersonRecord(WireModel):
         return self.pseudonym
 
 
+EventUid = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+MAX_PASS_USES = 100
+
+
 class PassRecord(WireModel):
-    """A visitor pass valid at some of this terminal's doors."""
+    """A visitor pass valid at some of this terminal's doors, kept (revoked or used up) until it ends.
+
+    A revoked or used-up pass stays in the roster until the server expires it, so that a terminal can
+    refuse its signed QR token, which it would otherwise accept offline. `used` names the granted
+    events the server has counted, so a terminal adds its own not-yet-counted uses without counting
+    any twice.
+    """
 
     kind: Literal["pass"] = "pass"
     id: Ident
     doors: tuple[Ident, ...]
     valid_from: AwareDatetime
     valid_until: AwareDatetime
-    uses_allowed: Annotated[int, Field(ge=1, le=MAX_INT)]
+    uses_allowed: Annotated[int, Field(ge=1, le=MAX_PASS_USES)]
     uses_count: Annotated[int, Field(ge=0, le=MAX_INT)]
+    used: Annotated[tuple[EventUid, ...], Field(max_length=MAX_PASS_USES * 2)] = ()
+    revoked: bool = False
     code_hash: Hash
 
     @property

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from gatehouse_core.wire.messages import EventRecord
+from gatehouse_core.wire.messages import Decision, EventRecord
 
 from ..models import AccessEvent, Terminal, VisitorPass, terminal_doors, utcnow
+from . import passes as pass_service
 from .session import DbSession
 
 log = logging.getLogger(__name__)
@@ -82,5 +83,9 @@ def ingest(session: DbSession, batches: Sequence[tuple[Sender, Sequence[EventRec
             stmt = postgresql.insert(AccessEvent).on_conflict_do_nothing(index_elements=["event_uid"])
         else:
             stmt = sqlite.insert(AccessEvent).on_conflict_do_nothing(index_elements=["event_uid"])
-        session.execute(stmt, rows)
+        # Only events stored now (not redeliveries) count against their visitor pass.
+        stored = session.execute(stmt.returning(AccessEvent.pass_id, AccessEvent.decision), rows)
+        pass_service.count_uses(
+            session, [pid for pid, decision in stored if pid is not None and decision is Decision.GRANT]
+        )
     return result

@@ -21,7 +21,9 @@ from sqlalchemy import ColumnElement, and_, or_, select
 
 from gatehouse_core.keyring import ServerKeys, terminal_seal_key
 from gatehouse_core.sealed import seal, unseal
+from gatehouse_core.wire.messages import Decision
 from gatehouse_core.wire.records import (
+    MAX_PASS_USES,
     CredentialRecord,
     DoorRecord,
     GroupRecord,
@@ -37,6 +39,7 @@ from gatehouse_core.wire.records import (
 )
 
 from ..models import (
+    AccessEvent,
     AccessGroup,
     ConsentRecord,
     Credential,
@@ -280,24 +283,45 @@ def _load_people(session: DbSession, site_id: int, which: ColumnElement[bool], a
     return list(people.values())
 
 
-def load_passes(
-    session: DbSession, site_id: int, ids: Iterable[int] | None = None, at: datetime | None = None
-) -> dict[int, tuple[VisitorPass, frozenset[int]]]:
-    """Visitor passes still usable (active, not expired) with their doors."""
-    at = at or utcnow()
-    stmt = select(VisitorPass).where(
-        VisitorPass.site_id == site_id, VisitorPass.status == PassStatus.ACTIVE, VisitorPass.valid_until > at
-    )
+@dataclass(frozen=True)
+class PassData:
+    """A visitor pass as terminals see it: the pass, its doors and the granted events counted against it."""
+
+    visitor_pass: VisitorPass
+    doors: frozenset[int]
+    used: tuple[str, ...]
+
+
+def load_passes(session: DbSession, site_id: int, ids: Iterable[int] | None = None) -> dict[int, PassData]:
+    """Visitor passes terminals hold: every pass the server has not yet expired, revoked and used-up ones too.
+
+    Revoked and used-up passes stay until the worker expires them (a journal entry), so a terminal can
+    refuse their signed QR tokens; expiry by the clock alone would make terminals' rosters drift.
+    """
+    stmt = select(VisitorPass).where(VisitorPass.site_id == site_id, VisitorPass.status != PassStatus.EXPIRED)
     if ids is not None:
         stmt = stmt.where(VisitorPass.id.in_(sorted(set(ids))))
     passes = {p.id: p for p in session.scalars(stmt)}
     doors: dict[int, set[int]] = defaultdict(set)
-    if passes:
+    used: dict[int, list[str]] = defaultdict(list)
+    for chunk in _chunks(sorted(passes), 500):
         for pid, door_id in session.execute(
-            select(pass_doors.c.pass_id, pass_doors.c.door_id).where(pass_doors.c.pass_id.in_(sorted(passes)))
+            select(pass_doors.c.pass_id, pass_doors.c.door_id).where(pass_doors.c.pass_id.in_(chunk))
         ):
             doors[pid].add(door_id)
-    return {pid: (p, frozenset(doors[pid])) for pid, p in passes.items()}
+        for pid, uid in session.execute(
+            select(AccessEvent.pass_id, AccessEvent.event_uid)
+            .where(AccessEvent.pass_id.in_(chunk), AccessEvent.decision == Decision.GRANT)
+            .order_by(AccessEvent.event_uid)
+        ):
+            if pid is not None:
+                used[pid].append(uid)
+    return {pid: PassData(p, frozenset(doors[pid]), tuple(used[pid][:MAX_PASS_USES])) for pid, p in passes.items()}
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def door_records(site: SiteData, scope: TerminalScope) -> list[DoorRecord]:
@@ -342,11 +366,12 @@ def person_record(site: SiteData, scope: TerminalScope, person: PersonData, seal
     return PersonRecord(pseudonym=person.pseudonym, groups=tuple(visible), credentials=credentials, templates=templates)
 
 
-def pass_record(scope: TerminalScope, visitor_pass: VisitorPass, doors: frozenset[int]) -> PassRecord | None:
+def pass_record(scope: TerminalScope, data: PassData) -> PassRecord | None:
     """A pass for the terminal's doors, or None."""
-    mine = doors & scope.doors
+    mine = data.doors & scope.doors
     if not mine:
         return None
+    visitor_pass = data.visitor_pass
     return PassRecord(
         id=visitor_pass.id,
         doors=tuple(sorted(mine)),
@@ -354,6 +379,8 @@ def pass_record(scope: TerminalScope, visitor_pass: VisitorPass, doors: frozense
         valid_until=visitor_pass.valid_until,
         uses_allowed=visitor_pass.uses_allowed,
         uses_count=visitor_pass.uses_count,
+        used=data.used,
+        revoked=visitor_pass.status is PassStatus.REVOKED,
         code_hash=visitor_pass.code_hash,
     )
 
@@ -370,8 +397,8 @@ def iter_roster(
     data = load_site(session, site)
     records: list[Record] = [data.site, *door_records(data, scope)]
     records += [g for gid in sorted(data.groups) if (g := group_record(data, scope, gid)) is not None]
-    for visitor_pass, doors in load_passes(session, site.id).values():
-        pass_ = pass_record(scope, visitor_pass, doors)
+    for held in load_passes(session, site.id).values():
+        pass_ = pass_record(scope, held)
         if pass_ is not None:
             records.append(pass_)
     yield records

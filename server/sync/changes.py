@@ -13,8 +13,9 @@ from gatehouse_core.wire.records import (
     Removal,
 )
 
-from ..models import JournalKind, VisitorPass
+from ..models import JournalKind
 from ..services.roster import (
+    PassData,
     PersonData,
     Sealer,
     SiteData,
@@ -76,7 +77,7 @@ def delta_items(
     site: SiteData,
     scope: TerminalScope,
     people: dict[str, PersonData],
-    passes: dict[int, tuple[VisitorPass, frozenset[int]]],
+    passes: dict[int, PassData],
     sealer: Sealer,
 ) -> tuple[list[Removal], list[Record]]:
     """Removals and records bringing one terminal up to date with `changes`; removals always come first."""
@@ -99,7 +100,7 @@ def delta_items(
             records.append(person)
     for pass_id in sorted(changes.passes):
         found = passes.get(pass_id)
-        pass_: PassRecord | None = None if found is None else pass_record(scope, *found)
+        pass_: PassRecord | None = None if found is None else pass_record(scope, found)
         if pass_ is None:
             removals.append(Removal(kind="pass", key=str(pass_id)))
         else:

@@ -1,0 +1,176 @@
+"""Visitor passes: a resident invites a visitor for a window, some doors and a number of uses.
+
+The visitor gets a 6-digit code (only its keyed hash is kept) and a QR carrying a server-signed token,
+so a terminal can admit them offline. Every granted use a terminal reports is counted here; a pass
+that has used its uses is marked used up and terminals learn it through the journal, which together
+with each terminal's own replay cache keeps a single-use pass single-use across terminals.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from gatehouse_core.credential_hash import PASS_CODE_DIGITS, hash_pass_code, site_hashing_key
+from gatehouse_core.keyring import ServerKeys
+from gatehouse_core.pass_token import MAX_DOORS, MAX_USES, PassClaims, sign_pass
+
+from ..models import Door, JournalKind, PassStatus, Person, PersonStatus, VisitorPass, utcnow
+from . import audit, journal
+from .access import allowed_doors
+from .audit import Actor
+from .errors import Conflict, RuleViolation
+from .session import DbSession
+
+MAX_PASS_DAYS = 31
+_CODE_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class IssuedPass:
+    """A new pass with what the visitor needs; the code is shown once and kept only as a hash."""
+
+    visitor_pass: VisitorPass
+    code: str
+    token: str
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def issue_pass(
+    session: DbSession,
+    actor: Actor,
+    keys: ServerKeys,
+    host: Person,
+    visitor_name: str,
+    valid_from: datetime,
+    valid_until: datetime,
+    doors: Iterable[Door],
+    uses_allowed: int = 1,
+    *,
+    now: datetime | None = None,
+) -> IssuedPass:
+    """Issue a pass for doors the host may use; returns the code and the signed QR token."""
+    now = now or utcnow()
+    name = " ".join(visitor_name.split())
+    if not 1 <= len(name) <= 200:
+        raise RuleViolation("Give the visitor's name (up to 200 characters).", code="bad_visitor_name")
+    if host.status is not PersonStatus.ACTIVE:
+        raise RuleViolation("Only residents active at the site can invite visitors.", code="inactive")
+    doors = sorted({d.id: d for d in doors}.values(), key=lambda d: d.id)
+    if not 1 <= len(doors) <= MAX_DOORS:
+        raise RuleViolation(f"Choose 1 to {MAX_DOORS} doors for the visitor.", code="bad_doors")
+    mine = allowed_doors(host)
+    if any(d.site_id != host.site_id or d.id not in mine for d in doors):
+        raise RuleViolation("A visitor can only be invited through doors the host may use.", code="foreign_door")
+    if valid_from.tzinfo is None or valid_until.tzinfo is None:
+        raise RuleViolation("Give the pass times with a time zone.", code="naive_time")
+    start, end = _whole_seconds(valid_from), _whole_seconds(valid_until)
+    if not start < end:
+        raise RuleViolation("A pass must start before it ends.", code="bad_window")
+    if end <= now:
+        raise RuleViolation("This pass would already have ended; choose a later end.", code="bad_window")
+    if end - start > timedelta(days=MAX_PASS_DAYS):
+        raise RuleViolation(f"A visitor pass lasts at most {MAX_PASS_DAYS} days.", code="bad_window")
+    if not 1 <= uses_allowed <= MAX_USES:
+        raise RuleViolation(f"A pass allows 1 to {MAX_USES} entries.", code="bad_uses")
+
+    site_key = site_hashing_key(keys.credential_secret, host.site.code)
+    code, digest = _fresh_code(session, host.site_id, site_key)
+    visitor_pass = VisitorPass(
+        site_id=host.site_id,
+        host=host,
+        visitor_name=name,
+        valid_from=start,
+        valid_until=end,
+        uses_allowed=uses_allowed,
+        uses_count=0,
+        code_hash=digest,
+        doors=doors,
+    )
+    session.add(visitor_pass)
+    session.flush()
+    journal.append(session, host.site_id, JournalKind.PASS_ISSUE, {"pass": visitor_pass.id})
+    audit.record(
+        session,
+        actor,
+        "pass.issue",
+        "visitor_pass",
+        visitor_pass.id,
+        site_id=host.site_id,
+        details={"host": host.id, "doors": [d.id for d in doors], "uses": uses_allowed},
+    )
+    return IssuedPass(visitor_pass, code, token_for(keys, visitor_pass))
+
+
+def _fresh_code(session: DbSession, site_id: int, site_key: bytes) -> tuple[str, str]:
+    """A random code no live pass of the site has, with its hash."""
+    for _ in range(_CODE_ATTEMPTS):
+        code = f"{secrets.randbelow(10**PASS_CODE_DIGITS):0{PASS_CODE_DIGITS}d}"
+        digest = hash_pass_code(site_key, code)
+        taken = session.scalar(
+            select(VisitorPass.id).where(
+                VisitorPass.site_id == site_id,
+                VisitorPass.code_hash == digest,
+                VisitorPass.status != PassStatus.EXPIRED,
+            )
+        )
+        if taken is None:
+            return code, digest
+    raise Conflict("Too many live visitor passes to find a free code; revoke unused passes.", code="codes_exhausted")
+
+
+def token_for(keys: ServerKeys, visitor_pass: VisitorPass) -> str:
+    """The signed QR token of a pass (it holds nothing secret, so it can be shown again)."""
+    claims = PassClaims(
+        pass_id=visitor_pass.id,
+        doors=tuple(sorted(d.id for d in visitor_pass.doors)),
+        valid_from=visitor_pass.valid_from,
+        valid_until=visitor_pass.valid_until,
+        uses_allowed=visitor_pass.uses_allowed,
+    )
+    return sign_pass(keys.signing_key, visitor_pass.host.site.code, claims)
+
+
+def revoke_pass(session: DbSession, actor: Actor, visitor_pass: VisitorPass) -> None:
+    """Revoke a pass; terminals refuse its code and QR as soon as they hear."""
+    if visitor_pass.status in (PassStatus.REVOKED, PassStatus.EXPIRED):
+        return
+    visitor_pass.status = PassStatus.REVOKED
+    journal.append(session, visitor_pass.site_id, JournalKind.PASS_REVOKE, {"pass": visitor_pass.id})
+    audit.record(session, actor, "pass.revoke", "visitor_pass", visitor_pass.id, site_id=visitor_pass.site_id)
+
+
+def count_uses(session: DbSession, granted: Iterable[int]) -> None:
+    """Count newly stored granted entries against their passes (one pass id per entry)."""
+    uses = Counter(granted)
+    for pass_id, n in sorted(uses.items()):
+        session.execute(
+            update(VisitorPass).where(VisitorPass.id == pass_id).values(uses_count=VisitorPass.uses_count + n)
+        )
+        visitor_pass = session.get(VisitorPass, pass_id)
+        if visitor_pass is None:
+            continue
+        session.refresh(visitor_pass, ["uses_count", "status"])
+        if visitor_pass.status is PassStatus.ACTIVE and visitor_pass.uses_count >= visitor_pass.uses_allowed:
+            visitor_pass.status = PassStatus.USED_UP
+        journal.append(session, visitor_pass.site_id, JournalKind.PASS_CONSUME, {"pass": pass_id})
+
+
+def expire_passes(session: DbSession, now: datetime | None = None) -> int:
+    """Mark passes that have ended as expired so terminals drop them; returns how many."""
+    now = now or utcnow()
+    ended = session.scalars(
+        select(VisitorPass).where(VisitorPass.status != PassStatus.EXPIRED, VisitorPass.valid_until <= now)
+    ).all()
+    for visitor_pass in ended:
+        visitor_pass.status = PassStatus.EXPIRED
+        journal.append(session, visitor_pass.site_id, JournalKind.PASS_REVOKE, {"pass": visitor_pass.id, "ended": True})
+    return len(ended)
