@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 
@@ -60,8 +61,10 @@ def valid_steps(unix_time: float) -> range:
 
 def matching_step(generator: pyotp.TOTP, code: str, unix_time: float) -> int | None:
     """The accepted step whose code equals `code`, or None (constant-time comparison per step)."""
+    if not is_code(code):  # ASCII digits only: pyotp's own comparison would fold full-width digits
+        return None
     for step in valid_steps(unix_time):
-        if pyotp.utils.strings_equal(code, code_at_step(generator, step)):
+        if hmac.compare_digest(code.encode(), code_at_step(generator, step).encode()):
             return step
     return None
 

@@ -69,10 +69,11 @@ def ingest(session: DbSession, batches: Sequence[tuple[Sender, Sequence[EventRec
             )
     passes = {r["pass_id"] for r in rows if r["pass_id"] is not None}
     if passes:
-        known = set(session.scalars(select(VisitorPass.id).where(VisitorPass.id.in_(passes))))
+        known = set(session.execute(select(VisitorPass.id, VisitorPass.site_id).where(VisitorPass.id.in_(passes))))
         for row in rows:
-            # The pass may since have been deleted with its host; the event is kept without the link.
-            if row["pass_id"] not in known:
+            # The pass may since have been deleted with its host; the event is kept without the link. A pass
+            # of another site is never linked (nor counted): one site's terminals cannot use up another's.
+            if (row["pass_id"], row["site_id"]) not in known:
                 row["pass_id"] = None
     if result.rejected:
         log.warning("refused %d event(s) for doors their terminal does not serve", len(result.rejected))
