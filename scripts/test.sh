@@ -18,6 +18,17 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v mosquitto_passwd >/dev/null 2>&1 || [ -x /usr/bin/mosquitto_passwd ] || need+=(mosquitto)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+# The real PC/SC stack for the card-reader tests: pcscd, the vsmartcard virtual reader and virtual card
+# (Debian's virtual card needs pycryptodome), and what pyscard needs to build (swig, PC/SC headers, gcc).
+command -v pcscd >/dev/null 2>&1 || [ -x /usr/sbin/pcscd ] || need+=(pcscd)
+[ -e /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || need+=(vsmartcard-vpcd)
+[ -d /usr/lib/python3/site-packages/virtualsmartcard ] || need+=(vsmartcard-vpicc python3-virtualsmartcard)
+/usr/bin/python3 -c 'import Cryptodome' >/dev/null 2>&1 || need+=(python3-pycryptodome)
+[ -e /usr/include/PCSC/winscard.h ] || need+=(libpcsclite-dev)
+command -v swig >/dev/null 2>&1 || need+=(swig)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+python3 -c 'import sysconfig, os, sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)' \
+  || need+=(python3-dev)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "== installing system packages: ${need[*]}"
   $SUDO apt-get update -q
@@ -37,5 +48,6 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy"
 .venv/bin/mypy
-echo "== pytest (SQLite and PostgreSQL, real mosquitto)"
-.venv/bin/pytest "$@"
+echo "== pytest (SQLite and PostgreSQL, real mosquitto, real pcscd with a virtual reader and card)"
+# Here the PC/SC tests must run, not skip: a missing stack is a failure.
+GATEHOUSE_REQUIRE_PCSC=1 .venv/bin/pytest "$@"

@@ -1,0 +1,1 @@
+"""Input-device drivers for the door terminal: each one only builds presentations and hands them to `submit`."""
