@@ -25,6 +25,7 @@ from flask_migrate import upgrade
 
 from gatehouse_core.configfile import parse_config
 from gatehouse_core.configtypes import MqttConfig
+from gatehouse_core.credential_hash import site_hashing_key
 from gatehouse_core.keyring import SIGNING_PUBLIC_KEY, init_keys, load_keys, terminal_seal_key
 from gatehouse_core.mqtt_client import make_client
 from server.app import create_app
@@ -136,6 +137,9 @@ class Deployment:
             "data_dir": str(out / "data"),
             "server_public_key": str(self.key_dir / SIGNING_PUBLIC_KEY),
             "seal_key_file": str(secret(out / "seal.key", terminal_seal_key(self.keys.template_key, ident).hex())),
+            "credential_key_file": str(
+                secret(out / "credential.key", site_hashing_key(self.keys.credential_secret, site_code).hex())
+            ),
             "log_level": "WARNING",
             "mqtt": {**self.mqtt, "username": ident, "password_file": str(secret(out / "mqtt_password", password))},
         }

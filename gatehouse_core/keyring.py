@@ -143,11 +143,20 @@ def terminal_seal_key(template_key: bytes, terminal_ident: str) -> bytes:
 
 def load_seal_key(path: Path | str) -> bytes:
     """Read a terminal's seal key file (64 hex digits), or raise KeyDirError with the fix."""
+    return _load_hex_key(path, "seal key")
+
+
+def load_credential_key(path: Path | str) -> bytes:
+    """Read a terminal's credential-hashing key file (64 hex digits), or raise KeyDirError with the fix."""
+    return _load_hex_key(path, "credential key")
+
+
+def _load_hex_key(path: Path | str, label: str) -> bytes:
     path = Path(path)
     try:
         key = bytes.fromhex(path.read_text(encoding="ascii").strip())
     except OSError as exc:
-        raise KeyDirError(f"cannot read the seal key {path}: {exc.strerror}; re-run `gatehouse terminal add`") from None
+        raise KeyDirError(f"cannot read the {label} {path}: {exc.strerror}; re-run `gatehouse terminal add`") from None
     except ValueError:
         key = b""
     if len(key) != 32:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import tomli_w
 
+from gatehouse_core.credential_hash import site_hashing_key
 from gatehouse_core.keyring import SIGNING_PUBLIC_KEY, load_keys, terminal_seal_key
 
 
@@ -20,10 +21,13 @@ def write_terminal_dir(
     broker_port: int,
     broker_ca: Path | None = None,
 ) -> Path:
-    """Write terminal.toml, the broker password and seal key (0600) and the pinned server key into `out_dir`."""
+    """Write terminal.toml, the broker password, seal and credential keys (0600) and the server key into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_secret(out_dir / "mqtt_password", password)
-    _write_secret(out_dir / "seal.key", terminal_seal_key(load_keys(key_dir).template_key, ident).hex())
+    keys = load_keys(key_dir)
+    _write_secret(out_dir / "seal.key", terminal_seal_key(keys.template_key, ident).hex())
+    # Terminals hash presented cards, ID numbers and visitor codes exactly as the server did.
+    _write_secret(out_dir / "credential.key", site_hashing_key(keys.credential_secret, site).hex())
     shutil.copyfile(key_dir / SIGNING_PUBLIC_KEY, out_dir / "server_signing.pub.pem")
     mqtt: dict[str, object] = {
         "host": broker_host,
@@ -41,6 +45,7 @@ def write_terminal_dir(
         "data_dir": "data",
         "server_public_key": "server_signing.pub.pem",
         "seal_key_file": "seal.key",
+        "credential_key_file": "credential.key",
         "log_level": "INFO",
         "mqtt": mqtt,
     }

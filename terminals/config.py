@@ -3,12 +3,65 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gatehouse_core.configfile import StrictModel, load_config
 from gatehouse_core.configtypes import ConfigPath, LogLevel, MqttConfig
 from gatehouse_core.wire.topics import TopicError, check_ident
+
+DoorId = int
+
+
+class CardReaderConfig(StrictModel):
+    """A PC/SC card reader at one door."""
+
+    door: DoorId = Field(ge=1, description="Door (id from the console) this reader opens.")
+    reader: str | None = Field(
+        None, description="Part of the PC/SC reader name (see `pcsc_scan`); the first reader if omitted."
+    )
+
+
+class CameraConfig(StrictModel):
+    """A camera at one door, read for QR codes (and faces, once the face engine runs there)."""
+
+    door: DoorId = Field(ge=1, description="Door this camera watches.")
+    device: int | str = Field(0, description="OpenCV capture device: an index such as 0, or a path/URL.")
+    fps: float = Field(15.0, gt=0, le=60, description="Frames per second to examine at most.")
+
+
+class RelayConfig(StrictModel):
+    """The door relay driver."""
+
+    driver: Literal["simulated", "gpio"] = Field(
+        "simulated", description="'simulated' logs instead of switching; 'gpio' drives GPIO lines (libgpiod)."
+    )
+    pulse_ms: int = Field(3000, ge=200, le=60000, description="How long a granted door stays unlocked.")
+    gpio_chip: str = Field("/dev/gpiochip0", description="GPIO chip device, for the gpio driver.")
+    gpio_lines: dict[str, int] = Field(
+        default_factory=dict, description='Door id → GPIO line offset, e.g. { "3" = 17 }, for the gpio driver.'
+    )
+    active_low: bool = Field(False, description="Whether the relay closes on a low level.")
+
+    @model_validator(mode="after")
+    def _lines_for_gpio(self) -> RelayConfig:
+        if self.driver == "gpio" and not self.gpio_lines:
+            raise ValueError("the gpio relay driver needs gpio_lines (door id → line offset)")
+        for door in self.gpio_lines:
+            if not door.isdigit():
+                raise ValueError(f"gpio_lines keys are door ids (digits), not {door!r}")
+        return self
+
+
+class LockoutConfig(StrictModel):
+    """When wrong codes lock the keypad and QR entry (cards and face keep working)."""
+
+    threshold: int = Field(5, ge=2, le=50, description="Wrong codes, ID numbers or QR tokens before a lockout.")
+    window_s: float = Field(900, gt=0, description="Seconds within which those wrong attempts count.")
+    first_lockout_s: float = Field(30, gt=0, description="Length of the first lockout; each further one doubles.")
+    max_lockout_s: float = Field(3600, gt=0, description="Longest lockout.")
+    quiet_reset_s: float = Field(3600, gt=0, description="Quiet seconds after which lockouts start short again.")
 
 
 class TerminalConfig(StrictModel):
@@ -24,8 +77,21 @@ class TerminalConfig(StrictModel):
         description="This terminal's seal key (written by `gatehouse terminal add`, mode 0600): decrypts its "
         "face templates and app-code seeds, which stay encrypted on disk."
     )
+    credential_key_file: ConfigPath = Field(
+        description="The site's credential-hashing key (written by `gatehouse terminal add`, mode 0600): card UIDs, "
+        "ID numbers and visitor codes are hashed with it before any lookup, never kept in clear."
+    )
     log_level: LogLevel = Field("INFO", description="Log verbosity.")
     mqtt: MqttConfig = Field(description="The site's broker.")
+    control_socket: ConfigPath | None = Field(
+        None,
+        description="Unix socket of the local control interface (simulation, guard tools); "
+        "default control.sock in data_dir. Only the terminal's own user can use it.",
+    )
+    card_readers: list[CardReaderConfig] = Field(default_factory=list, description="PC/SC readers, one per door.")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras read for QR codes.")
+    relay: RelayConfig = Field(default_factory=RelayConfig, description="Door relay.")  # type: ignore[arg-type]
+    lockout: LockoutConfig = Field(default_factory=LockoutConfig, description="Keypad lockout.")  # type: ignore[arg-type]
 
     @field_validator("terminal_id", "site")
     @classmethod

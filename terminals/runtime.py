@@ -1,8 +1,9 @@
 """The terminal's main loop: one thread owns all state; MQTT and driver callbacks only enqueue events.
 
-The loop applies signed sync messages, acknowledges what it applied (with each erasure), delivers
-access events from its outbox until the server's receipt names them, and asks again (birth) whenever it
-notices a gap. Doors keep deciding from the local store whatever the link does.
+The loop decides every presentation at the doors from the local store (card, ID document, app code,
+visitor pass, face), pulses the relay and keeps the event, applies signed sync messages, acknowledges
+what it applied (with each erasure), delivers events from its outbox until the server's receipt names
+them, and asks again (birth) whenever it notices a gap. Doors keep deciding whatever the link does.
 """
 
 from __future__ import annotations
@@ -13,18 +14,27 @@ import logging
 import queue
 import threading
 import time
+import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from gatehouse_core import __version__
-from gatehouse_core.keyring import load_public_key, load_seal_key
+from gatehouse_core.keyring import load_credential_key, load_public_key, load_seal_key
 from gatehouse_core.mqtt_client import Will, make_client
-from gatehouse_core.wire.messages import Ack, Birth, EventBatch, EventRecord, encode
+from gatehouse_core.wire.messages import Ack, Birth, Decision, EventBatch, EventRecord, encode
 from gatehouse_core.wire.topics import STATUS_OFFLINE, STATUS_ONLINE, Channel, server_status, terminal_topic
 
 from .config import TerminalConfig
+from .control import ControlError, ControlServer
+from .decision import DecisionEngine, Reason, Verdict
+from .doors import DoorController
+from .inputs import Driver, Presentation
+from .lockout import Lockout, LockoutPolicy
+from .relay import Relay, SimulatedRelay
 from .store import TerminalStore
 from .sync_apply import SyncApplier
 
@@ -69,7 +79,23 @@ class NewEvents:
     events: tuple[EventRecord, ...]
 
 
-Event = Connected | Disconnected | Incoming | NewEvents
+@dataclass(frozen=True)
+class Presented:
+    """A presentation at a door from a driver or the control interface (with a reply for the latter)."""
+
+    presentation: Presentation
+    reply: Future[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class ControlOp:
+    """A status request or a guard's action from the control interface."""
+
+    op: str
+    reply: Future[dict[str, Any]]
+
+
+Event = Connected | Disconnected | Incoming | NewEvents | Presented | ControlOp
 
 EVENT_BATCH = 500  # events per message
 EVENT_RESEND_AFTER = 10.0  # seconds without a receipt before an event is sent again
@@ -81,16 +107,46 @@ SYNC_STALL_TIMEOUT = 30.0  # seconds a half-received delta or snapshot may wait 
 class TerminalRuntime:
     """A door terminal process: connects, announces itself, applies sync and decides entries offline."""
 
-    def __init__(self, config: TerminalConfig, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        config: TerminalConfig,
+        stop: threading.Event | None = None,
+        *,
+        relay: Relay | None = None,
+        drivers: list[Driver] | None = None,
+    ) -> None:
         self.config = config
         self.stop_event = stop or threading.Event()
         self.state = LinkState.STARTING
         self._events: queue.Queue[Event] = queue.Queue()
-        # Fail at start, not at the first sync message, if the pinned key or the seal key is unusable.
+        # Fail at start, not at the first sync message or presentation, if a key is unusable.
         self.server_key = load_public_key(config.server_public_key)
         self.seal_key = load_seal_key(config.seal_key_file)
+        credential_key = load_credential_key(config.credential_key_file)
         self.store = TerminalStore(config.data_dir / "terminal.db")
         self.sync = SyncApplier(self.store, self.server_key, config.site, config.terminal_id)
+        lockout = config.lockout
+        self._lockout_policy = LockoutPolicy(
+            threshold=lockout.threshold,
+            window_s=lockout.window_s,
+            base_s=lockout.first_lockout_s,
+            cap_s=lockout.max_lockout_s,
+            quiet_reset_s=lockout.quiet_reset_s,
+        )
+        self.engine = DecisionEngine(
+            self.store,
+            site=config.site,
+            credential_key=credential_key,
+            seal_key=self.seal_key,
+            server_key=self.server_key,
+            lockout=Lockout.loads(self.store.state("lockout"), self._lockout_policy),
+        )
+        self.relay = relay if relay is not None else make_relay(config)
+        self.doors = DoorController(self.relay, config.relay.pulse_ms / 1000)
+        self.drivers = drivers if drivers is not None else make_drivers(config)
+        self.control: ControlServer | None = ControlServer(
+            config.control_socket or config.data_dir / "control.sock", self._control_dispatch, self._default_door
+        )
         self._in_flight: dict[str, float] = {}
         # Whether the outbox may hold events not yet in flight (it may after a restart).
         self._unsent = True
@@ -125,6 +181,27 @@ class TerminalRuntime:
         """Queue access events for the outbox (safe from any thread)."""
         self._events.put(NewEvents(events))
 
+    def submit(self, presentation: Presentation) -> None:
+        """Queue a presentation at a door (drivers call this from their own threads)."""
+        self._events.put(Presented(presentation))
+
+    def present(self, presentation: Presentation) -> Future[dict[str, Any]]:
+        """Queue a presentation and get what the door showed (tests, tools)."""
+        reply: Future[dict[str, Any]] = Future()
+        self._events.put(Presented(presentation, reply))
+        return reply
+
+    def _control_dispatch(self, request: Presentation | str, reply: Future[dict[str, Any]]) -> None:
+        if isinstance(request, str):
+            self._events.put(ControlOp(request, reply))
+        else:
+            self._events.put(Presented(request, reply))
+
+    def _default_door(self) -> int | None:
+        # Read from another thread: a dict copy of a few doors; a stale answer only names a door to decide on.
+        doors = list(self.engine.policy.doors)
+        return doors[0] if len(doors) == 1 else None
+
     def run(self) -> None:
         """Run until the stop event is set."""
         self.state = LinkState.CONNECTING
@@ -137,16 +214,90 @@ class TerminalRuntime:
             self.config.mqtt.port,
         )
         try:
+            self.control.start()  # type: ignore[union-attr]
+        except ControlError as exc:
+            if self.config.control_socket is not None:
+                raise
+            log.warning("no local control interface: %s", exc)
+            self.control = None
+        for driver in self.drivers:
+            try:
+                driver.start(self.submit)
+            except Exception:
+                # A broken reader or camera must not stop the other ways in.
+                log.exception("an input driver failed to start; the terminal carries on without it")
+        try:
             while not self.stop_event.is_set():
+                # While idle, build the next app-code table in small slices; otherwise wait for input.
+                busy = self.engine.codes.pending(time.time())
                 try:
-                    event = self._events.get(timeout=0.05)
+                    event = self._events.get_nowait() if busy else self._events.get(timeout=0.05)
                 except queue.Empty:
                     event = None
                 if event is not None:
                     self._handle(event)
+                elif busy:
+                    self.engine.codes.work(time.time())
                 self._tick()
         finally:
             self._shutdown()
+
+    # ---- doors ---------------------------------------------------------------------------------------------
+
+    def _decide(self, presented: Presented) -> None:
+        now = datetime.now(UTC)
+        verdict = self.engine.decide(presented.presentation, now)
+        if verdict is None:
+            if presented.reply is not None:
+                presented.reply.set_result({"ignored": True})
+            return
+        if verdict.granted:
+            self.doors.open(verdict.door, time.monotonic())
+        self.store.record_decision(
+            verdict.event(now),
+            pass_use=verdict.pass_id if verdict.granted else None,
+            code_use=verdict.code_use if verdict.granted else None,
+        )
+        self._unsent = True
+        if verdict.guess:
+            self._wrong_guess(verdict, now)
+        log.info("door %d: %s by %s", verdict.door, "granted" if verdict.granted else "denied", verdict.method.value)
+        if presented.reply is not None:
+            presented.reply.set_result({"door": verdict.door, "granted": verdict.granted, "message": verdict.message})
+
+    def _wrong_guess(self, verdict: Verdict, now: datetime) -> None:
+        lockout = self.engine.lockout.failure(now.timestamp())
+        if lockout is not None:
+            log.warning("keypad and QR entry locked for %.0f s after repeated wrong codes", lockout)
+            alarm = EventRecord(
+                uid=str(uuid.uuid4()),
+                door=verdict.door,
+                method=verdict.method,
+                decision=Decision.ALARM,
+                reason=Reason.BRUTE_FORCE.value,
+                at=now,
+            )
+            self.store.record_decision(alarm)
+        self.store.set_state("lockout", self.engine.lockout.dumps())
+
+    def _control(self, op: ControlOp) -> None:
+        if op.op == "clear_lockout":
+            self.engine.lockout.clear()
+            self.store.set_state("lockout", self.engine.lockout.dumps())
+            log.warning("keypad lockout cleared at the terminal")
+            op.reply.set_result({"cleared": True})
+            return
+        now = time.time()
+        op.reply.set_result(
+            {
+                "terminal": self.config.terminal_id,
+                "link": self.state.value,
+                "applied_seq": self.store.applied_seq(),
+                "doors": sorted(self.engine.policy.doors),
+                "locked_out_for_s": round(self.engine.lockout.remaining(now), 1),
+                "unsent_events": self.store.event_count(),
+            }
+        )
 
     def _handle(self, event: Event) -> None:
         if isinstance(event, Connected):
@@ -169,6 +320,10 @@ class TerminalRuntime:
             if self.state is LinkState.ONLINE:
                 log.warning("terminal %s lost the broker (%s); deciding offline", self.config.terminal_id, event.reason)
             self.state = LinkState.OFFLINE
+        elif isinstance(event, Presented):
+            self._decide(event)
+        elif isinstance(event, ControlOp):
+            self._control(event)
         elif isinstance(event, NewEvents):
             self.store.add_events(event.events)
             self._unsent = True
@@ -195,6 +350,8 @@ class TerminalRuntime:
 
     def _on_sync(self, payload: bytes) -> None:
         outcome = self.sync.handle_sync(self._topic[Channel.SYNC], payload)
+        if outcome.applied:
+            self.engine.synced(outcome.people, outcome.full)
         if outcome.ack:
             self._ack()
         if outcome.resync:
@@ -216,6 +373,7 @@ class TerminalRuntime:
 
     def _tick(self) -> None:
         now = time.monotonic()
+        self.doors.tick(now)
         if self.sync.busy() and now - self.sync.last_progress > SYNC_STALL_TIMEOUT:
             self.sync.abandon("no next part within the timeout")
             self._resync_wanted = True
@@ -263,6 +421,15 @@ class TerminalRuntime:
         )
 
     def _shutdown(self) -> None:
+        for driver in self.drivers:
+            try:
+                driver.stop()
+            except Exception:
+                log.exception("an input driver failed to stop cleanly")
+        if self.control is not None:
+            self.control.stop()
+        self.doors.close_all()
+        self.relay.close()
         if self.state is LinkState.ONLINE:
             # A clean stop announces offline itself; the last will covers crashes.
             info = self._client.publish(self._topic[Channel.STATUS], STATUS_OFFLINE, qos=1, retain=True)
@@ -273,3 +440,27 @@ class TerminalRuntime:
         self.store.close()
         self.state = LinkState.STOPPED
         log.info("terminal %s stopped", self.config.terminal_id)
+
+
+def make_relay(config: TerminalConfig) -> Relay:
+    """The relay driver the config names."""
+    if config.relay.driver == "gpio":
+        from .relay import GpioRelay
+
+        lines = {int(door): line for door, line in config.relay.gpio_lines.items()}
+        return GpioRelay(config.relay.gpio_chip, lines, active_low=config.relay.active_low)
+    return SimulatedRelay()
+
+
+def make_drivers(config: TerminalConfig) -> list[Driver]:
+    """Input drivers for the configured card readers and cameras."""
+    drivers: list[Driver] = []
+    for reader in config.card_readers:
+        from .drivers.pcsc import PcscReader
+
+        drivers.append(PcscReader(reader.door, reader.reader))
+    for camera in config.cameras:
+        from .drivers.qr import CameraQrReader, OpenCvCamera
+
+        drivers.append(CameraQrReader(camera.door, OpenCvCamera(camera.device), fps_limit=camera.fps))
+    return drivers

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 
 from gatehouse_core.wire.base import decode, encode
 from gatehouse_core.wire.messages import Erased, EventRecord
-from gatehouse_core.wire.records import PersonRecord, Record, Removal, fingerprint, roster_hash
+from gatehouse_core.wire.records import PassRecord, PersonRecord, Record, Removal, fingerprint, roster_hash
 
 _RECORDS = """
 CREATE TABLE IF NOT EXISTS {name} (
@@ -30,15 +30,40 @@ CREATE TABLE IF NOT EXISTS {name} (
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
 """
+# What a presented credential is looked up by: (card | id_document, keyed hash), (pass_code, keyed
+# hash) or (app_code, credential id), pointing at the person or pass record that holds it.
+_LOOKUPS = """
+CREATE TABLE IF NOT EXISTS {name} (
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    record_key TEXT NOT NULL,
+    PRIMARY KEY (kind, value, record_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {name}_by_record ON {name} (record_key);
+"""
 _SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS event_outbox (uid TEXT PRIMARY KEY, body TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS erasure_outbox (kind TEXT NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (kind, ref));
+-- Credentials that were held and are no longer (revoked, moved out, pass ended): refused as such.
+CREATE TABLE IF NOT EXISTS withdrawn (kind TEXT NOT NULL, value TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (kind, value)) WITHOUT ROWID;
+-- Replay cache: entries this terminal granted on visitor passes, until the server has counted them.
+CREATE TABLE IF NOT EXISTS pass_uses (event_uid TEXT PRIMARY KEY, pass_id INTEGER NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS pass_uses_by_pass ON pass_uses (pass_id);
+-- Replay cache: app codes (credential, time step) already used here.
+CREATE TABLE IF NOT EXISTS code_uses (credential INTEGER NOT NULL, step INTEGER NOT NULL,
+    PRIMARY KEY (credential, step)) WITHOUT ROWID;
 """
     + _RECORDS.format(name="records")
     + _RECORDS.format(name="staging")
+    + _LOOKUPS.format(name="lookups")
+    + _LOOKUPS.format(name="staging_lookups")
 )
+_LOOKUP_TABLE = {"records": "lookups", "staging": "staging_lookups"}
+STORE_VERSION = "2"
+WITHDRAWN_KEEP_SECONDS = 400 * 86400  # a credential withdrawn over a year ago is simply unknown
 
 
 _RECORD: TypeAdapter[Record] = TypeAdapter(Record)
@@ -46,6 +71,21 @@ _RECORD: TypeAdapter[Record] = TypeAdapter(Record)
 
 def _template_ids(record: Record) -> str:
     return " ".join(str(t.id) for t in record.templates) if isinstance(record, PersonRecord) else ""
+
+
+def lookup_keys(record: Record) -> set[tuple[str, str]]:
+    """What a record can be found by when a credential is presented."""
+    if isinstance(record, PersonRecord):
+        keys = set()
+        for credential in record.credentials:
+            if credential.kind == "app_code":
+                keys.add(("app_code", str(credential.id)))
+            elif credential.hash is not None:
+                keys.add((credential.kind, credential.hash))
+        return keys
+    if isinstance(record, PassRecord):
+        return {("pass_code", record.code_hash), ("pass_id", str(record.id))}
+    return set()
 
 
 class TerminalStore:
@@ -63,6 +103,17 @@ class TerminalStore:
         self._db.executescript(_SCHEMA)
         # A snapshot interrupted by a restart is started again from its first part.
         self._db.execute("DELETE FROM staging")
+        self._db.execute("DELETE FROM staging_lookups")
+        if self._meta("store_version") != STORE_VERSION:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Index a roster written before credentials were looked up through the lookups table."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM lookups")
+            for kind, key, body in db.execute("SELECT kind, key, body FROM records").fetchall():
+                self._index(db, "lookups", kind, key, lookup_keys(_RECORD.validate_json(body)))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('store_version', ?)", (STORE_VERSION,))
 
     def close(self) -> None:
         """Close the database."""
@@ -108,8 +159,35 @@ class TerminalStore:
         return erased
 
     @staticmethod
+    def _index(db: sqlite3.Connection, table: str, kind: str, key: str, keys: Iterable[tuple[str, str]]) -> None:
+        db.executemany(
+            f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)",  # noqa: S608 - fixed names
+            [(k, v, f"{kind}:{key}") for k, v in keys],
+        )
+
+    @staticmethod
+    def _unindex(db: sqlite3.Connection, table: str, kind: str, key: str) -> set[tuple[str, str]]:
+        rows = db.execute(
+            f"DELETE FROM {table} WHERE record_key = ? RETURNING kind, value",  # noqa: S608 - fixed names
+            (f"{kind}:{key}",),
+        )
+        return {(k, v) for k, v in rows}
+
+    @classmethod
+    def _reindex(cls, db: sqlite3.Connection, table: str, kind: str, key: str, keys: set[tuple[str, str]]) -> None:
+        """Point the record's lookups at `keys`; in the live roster, remember what stopped being held."""
+        lookups = _LOOKUP_TABLE[table]
+        old = cls._unindex(db, lookups, kind, key)
+        cls._index(db, lookups, kind, key, keys)
+        if table != "records":
+            return
+        now = time.time()
+        db.executemany("INSERT OR REPLACE INTO withdrawn VALUES (?, ?, ?)", [(k, v, now) for k, v in old - keys])
+        db.executemany("DELETE FROM withdrawn WHERE kind = ? AND value = ?", list(keys - old))
+
+    @classmethod
     def _apply_into(
-        db: sqlite3.Connection, table: str, removals: Iterable[Removal], records: Iterable[Record]
+        cls, db: sqlite3.Connection, table: str, removals: Iterable[Removal], records: Iterable[Record]
     ) -> list[Erased]:
         erased: list[Erased] = []
         for removal in removals:
@@ -117,6 +195,9 @@ class TerminalStore:
                 f"DELETE FROM {table} WHERE kind = ? AND key = ? RETURNING templates",  # noqa: S608
                 (removal.kind, removal.key),
             ).fetchone()
+            cls._reindex(db, table, removal.kind, removal.key, set())
+            if removal.kind == "pass" and table == "records":
+                db.execute("DELETE FROM pass_uses WHERE pass_id = ?", (int(removal.key),))
             if row is not None and removal.kind == "person":
                 erased.append(Erased(kind="person", ref=removal.key))
                 erased += [Erased(kind="template", ref=t) for t in row[0].split()]
@@ -134,6 +215,7 @@ class TerminalStore:
                 f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?)",  # noqa: S608
                 (record.kind, record.key, record.model_dump_json(), fingerprint(record), new_templates),
             )
+            cls._reindex(db, table, record.kind, record.key, lookup_keys(record))
         return erased
 
     @staticmethod
@@ -143,8 +225,10 @@ class TerminalStore:
     # ---- snapshots ---------------------------------------------------------------------------------------
 
     def stage_reset(self) -> None:
-        """Start a new snapshot: empty the staging table."""
-        self._db.execute("DELETE FROM staging")
+        """Start a new snapshot: empty the staging tables."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM staging")
+            db.execute("DELETE FROM staging_lookups")
 
     def stage(self, records: Sequence[Record]) -> None:
         """Add one snapshot part to the staging table."""
@@ -152,6 +236,10 @@ class TerminalStore:
             db.executemany(
                 "INSERT OR REPLACE INTO staging VALUES (?, ?, ?, ?, ?)",
                 [(r.kind, r.key, r.model_dump_json(), fingerprint(r), _template_ids(r)) for r in records],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO staging_lookups VALUES (?, ?, ?)",
+                [(k, v, f"{r.kind}:{r.key}") for r in records for k, v in lookup_keys(r)],
             )
 
     def swap_in(self, snapshot_id: str, seq: int, expected_hash: str) -> list[Erased] | None:
@@ -173,10 +261,18 @@ class TerminalStore:
                 t for (ts,) in db.execute("SELECT templates FROM staging WHERE templates != ''") for t in ts.split()
             }
             erased += [Erased(kind="template", ref=t) for t in sorted(held - kept, key=int)]
-            db.execute("ALTER TABLE records RENAME TO retired")
-            db.execute("ALTER TABLE staging RENAME TO records")
-            db.execute("ALTER TABLE retired RENAME TO staging")
-            db.execute("DELETE FROM staging")
+            now = time.time()
+            db.execute(
+                "INSERT OR REPLACE INTO withdrawn SELECT kind, value, ? FROM"
+                " (SELECT kind, value FROM lookups EXCEPT SELECT kind, value FROM staging_lookups)",
+                (now,),
+            )
+            db.execute("DELETE FROM withdrawn WHERE (kind, value) IN (SELECT kind, value FROM staging_lookups)")
+            for live, staged in (("records", "staging"), ("lookups", "staging_lookups")):
+                db.execute(f"ALTER TABLE {live} RENAME TO retired")
+                db.execute(f"ALTER TABLE {staged} RENAME TO {live}")
+                db.execute(f"ALTER TABLE retired RENAME TO {staged}")
+                db.execute(f"DELETE FROM {staged}")  # noqa: S608
             self._queue_erasures(db, erased)
             db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("applied_seq", str(seq)), ("snapshot_id", snapshot_id)]
@@ -205,6 +301,66 @@ class TerminalStore:
     def count(self, kind: str) -> int:
         """Number of held records of one kind."""
         return int(self._db.execute("SELECT count(*) FROM records WHERE kind = ?", (kind,)).fetchone()[0])
+
+    # ---- deciding ----------------------------------------------------------------------------------------
+
+    def find(self, kind: str, value: str) -> list[str]:
+        """Keys ("person:p-…", "pass:12") of held records that a presented credential points at."""
+        return [
+            k for (k,) in self._db.execute("SELECT record_key FROM lookups WHERE kind = ? AND value = ?", (kind, value))
+        ]
+
+    def record_keys_with(self, kind: str) -> list[str]:
+        """Keys of held records that hold a credential of `kind`."""
+        rows = self._db.execute("SELECT DISTINCT record_key FROM lookups WHERE kind = ?", (kind,))
+        return [k for (k,) in rows]
+
+    def was_withdrawn(self, kind: str, value: str) -> bool:
+        """Whether this credential was held and has since been withdrawn (revoked, moved out, pass ended)."""
+        row = self._db.execute("SELECT at FROM withdrawn WHERE kind = ? AND value = ?", (kind, value)).fetchone()
+        return row is not None and time.time() - row[0] < WITHDRAWN_KEEP_SECONDS
+
+    def person(self, pseudonym: str) -> PersonRecord | None:
+        """A held person."""
+        record = self.record("person", pseudonym)
+        return record if isinstance(record, PersonRecord) else None
+
+    def visitor_pass(self, pass_id: int) -> PassRecord | None:
+        """A held visitor pass."""
+        record = self.record("pass", str(pass_id))
+        return record if isinstance(record, PassRecord) else None
+
+    def local_pass_uses(self, pass_id: int) -> set[str]:
+        """Event uids of entries this terminal granted on a pass (its replay cache)."""
+        return {u for (u,) in self._db.execute("SELECT event_uid FROM pass_uses WHERE pass_id = ?", (pass_id,))}
+
+    def code_used(self, credential: int, step: int) -> bool:
+        """Whether an app code (credential, time step) was already used here."""
+        row = self._db.execute("SELECT 1 FROM code_uses WHERE credential = ? AND step = ?", (credential, step))
+        return row.fetchone() is not None
+
+    def record_decision(
+        self, event: EventRecord, *, pass_use: int | None = None, code_use: tuple[int, int] | None = None
+    ) -> None:
+        """Keep a decision's event for the server and, for a granted pass or app code, its use, atomically."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO event_outbox VALUES (?, ?, ?)", (event.uid, encode(event).decode(), time.time())
+            )
+            if pass_use is not None:
+                db.execute("INSERT OR IGNORE INTO pass_uses VALUES (?, ?, ?)", (event.uid, pass_use, time.time()))
+            if code_use is not None:
+                credential, step = code_use
+                db.execute("INSERT OR IGNORE INTO code_uses VALUES (?, ?)", (credential, step))
+                db.execute("DELETE FROM code_uses WHERE step < ?", (step - 10,))
+
+    def state(self, key: str) -> str | None:
+        """A small piece of the terminal's own state (e.g. the keypad lockout), kept across restarts."""
+        return self._meta(f"state:{key}")
+
+    def set_state(self, key: str, value: str) -> None:
+        """Keep a piece of the terminal's own state."""
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"state:{key}", value))
 
     # ---- outboxes ----------------------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ class Outcome:
     ack: bool = False  # the applied sequence moved or something was erased: tell the server
     resync: bool = False  # a gap or a failed snapshot: announce again to get what is missing
     note: str = ""
+    people: frozenset[str] = frozenset()  # people added, changed or removed by a delta
+    full: bool = False  # a snapshot replaced the whole roster
 
 
 @dataclass
@@ -123,7 +125,11 @@ class SyncApplier:
         erased = self.store.apply(delta.removals, delta.records, delta.seq if last else None)
         self._partial = None if last else (delta.base_seq, delta.seq, delta.part + 1)
         self.last_progress = time.monotonic()
-        return Outcome(applied=True, ack=last or bool(erased), note="delta")
+        people = frozenset(
+            [r.key for r in delta.removals if r.kind == "person"]
+            + [r.pseudonym for r in delta.records if r.kind == "person"]
+        )
+        return Outcome(applied=True, ack=last or bool(erased), note="delta", people=people)
 
     def _snapshot(self, part: SnapshotPart) -> Outcome:
         self._partial = None
@@ -152,7 +158,7 @@ class SyncApplier:
             log.error("snapshot at seq %d does not hash as the server said; keeping the current roster", staging.seq)
             return Outcome(resync=True, note="hash mismatch")
         log.info("snapshot at seq %d swapped in", staging.seq)
-        return Outcome(applied=True, ack=True, note="snapshot")
+        return Outcome(applied=True, ack=True, note="snapshot", full=True)
 
     def handle_receipt(self, topic: str, payload: bytes) -> Receipt | None:
         """Verify and parse a receipt; the caller purges what it names."""

@@ -61,7 +61,7 @@ def test_valid_terminal_config_passes_check(tmp_path):
     path = tmp_path / "terminal.toml"
     path.write_text(
         'terminal_id = "t-1"\nsite = "demo"\ndata_dir = "data"\nserver_public_key = "key.pem"\n'
-        'seal_key_file = "seal.key"\n'
+        'seal_key_file = "seal.key"\ncredential_key_file = "credential.key"\n'
         '[mqtt]\nhost = "broker.lan"\nport = 8883\ntls = true\nusername = "t-1"\n'
     )
     code, output = run("terminal", "run", "--config", str(path), "--check-config")

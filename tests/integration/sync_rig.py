@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from flask import Flask
 from flask_migrate import stamp
 
 from gatehouse_core.configfile import parse_config
+from gatehouse_core.credential_hash import site_hashing_key
 from gatehouse_core.keyring import SIGNING_PUBLIC_KEY, ServerKeys, terminal_seal_key
 from gatehouse_core.wire.records import PersonRecord
 from server.app import create_app
@@ -51,12 +53,17 @@ class TerminalHandle:
         password_file = write_secret(self.dir / "mqtt_password", password)
         seal = write_secret(self.dir / "seal.key", terminal_seal_key(rig.keys.template_key, terminal.ident).hex())
         self.seal_key = terminal_seal_key(rig.keys.template_key, terminal.ident)
+        self.credential_key = site_hashing_key(rig.keys.credential_secret, terminal.site.code)
+        credential = write_secret(self.dir / "credential.key", self.credential_key.hex())
         self.document: dict[str, Any] = {
             "terminal_id": terminal.ident,
             "site": terminal.site.code,
             "data_dir": str(self.dir / "data"),
             "server_public_key": str(rig.key_dir / SIGNING_PUBLIC_KEY),
             "seal_key_file": str(seal),
+            "credential_key_file": str(credential),
+            # Unix socket paths are limited to about 100 bytes; pytest's tmp paths can be longer.
+            "control_socket": str(Path(tempfile.mkdtemp(prefix="gh-")) / "control.sock"),
             "log_level": "DEBUG",
             "mqtt": rig.broker.terminal_mqtt(terminal.ident, password_file),
         }
@@ -67,13 +74,14 @@ class TerminalHandle:
         self.proc: subprocess.Popen[bytes] | None = None
 
     # threads
-    def start(self) -> TerminalRuntime:
-        """Run the terminal in a thread of this process and wait until it is online."""
-        self.runtime = TerminalRuntime(parse_config(TerminalConfig, self.document))
+    def start(self, *, online: bool = True, **parts: Any) -> TerminalRuntime:
+        """Run the terminal in a thread of this process (with optional relay/drivers) and wait until online."""
+        self.runtime = TerminalRuntime(parse_config(TerminalConfig, self.document), **parts)
         self._thread = threading.Thread(target=self.runtime.run, daemon=True)
         self._thread.start()
         runtime = self.runtime
-        wait_for(lambda: runtime.state is LinkState.ONLINE, what=f"terminal {self.ident} online")
+        if online:
+            wait_for(lambda: runtime.state is LinkState.ONLINE, what=f"terminal {self.ident} online")
         return runtime
 
     def stop(self) -> None:

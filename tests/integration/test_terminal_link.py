@@ -14,6 +14,7 @@ import pytest
 import tomli_w
 
 from gatehouse_core.configfile import parse_config
+from gatehouse_core.credential_hash import site_hashing_key
 from gatehouse_core.keyring import terminal_seal_key
 from server.app import create_app
 from server.extensions import db
@@ -37,12 +38,15 @@ def provisioned(app, make_site, make_door, mosquitto, key_dir, keys, tmp_path):
     db.session.commit()
     seal_key = tmp_path / "seal.key"
     seal_key.write_text(terminal_seal_key(keys.template_key, made.terminal.ident).hex())
+    credential_key = tmp_path / "credential.key"
+    credential_key.write_text(site_hashing_key(keys.credential_secret, site.code).hex())
     document = {
         "terminal_id": made.terminal.ident,
         "site": site.code,
         "data_dir": str(tmp_path / "terminal"),
         "server_public_key": str(key_dir / "signing_ed25519.pub.pem"),
         "seal_key_file": str(seal_key),
+        "credential_key_file": str(credential_key),
         "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "keepalive": 5},
     }
     return made.terminal.id, document

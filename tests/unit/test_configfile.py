@@ -26,6 +26,7 @@ site = "north"
 data_dir = "data"
 server_public_key = "signing_ed25519.pub.pem"
 seal_key_file = "seal.key"
+credential_key_file = "credential.key"
 
 [mqtt]
 host = "broker.lan"
@@ -47,6 +48,7 @@ def terminal_data(**overrides: Any) -> dict[str, Any]:
         "data_dir": "/var/lib/gatehouse",
         "server_public_key": "/etc/gatehouse/server.pub.pem",
         "seal_key_file": "/etc/gatehouse/seal.key",
+        "credential_key_file": "/etc/gatehouse/credential.key",
         "mqtt": {"username": "door-1"},
     }
     data.update(overrides)

@@ -1,0 +1,397 @@
+"""The door's decision: credential → person or pass → door permission → grant or deny, with a reason.
+
+Everything is decided from the terminal's own store, so a door keeps working without the server. The
+same permission check answers for every method: a person's access comes from their access groups,
+never from how they identify, so face, card, ID document and app code are equal alternatives.
+The person at the door sees only a generic message; the event records the precise reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from gatehouse_core import app_code
+from gatehouse_core.credential_hash import (
+    CredentialFormatError,
+    CredentialKind,
+    hash_card,
+    hash_id_document,
+    hash_pass_code,
+)
+from gatehouse_core.pass_token import PassClaims, PassTokenError, looks_like_token, verify_pass
+from gatehouse_core.schedule import WeeklySchedule, Window
+from gatehouse_core.sealed import SealError, unseal
+from gatehouse_core.wire.messages import Decision, EntryMethod, EventRecord
+from gatehouse_core.wire.records import DoorRecord, PassRecord, PersonRecord, SiteRecord, seed_context
+
+from .app_codes import AppCodeIndex
+from .inputs import CardPresented, CodeEntered, FaceAttempt, IdEntered, Presentation, QrScanned
+from .lockout import Lockout
+from .store import TerminalStore
+
+log = logging.getLogger(__name__)
+
+
+class Reason(enum.StrEnum):
+    """Why a presentation was granted or denied (recorded in the event, never shown at the door)."""
+
+    GRANTED = "granted"
+    UNKNOWN = "unknown"
+    MALFORMED = "malformed"
+    OUTSIDE_SCHEDULE = "outside_schedule"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    USED_UP = "used_up"
+    WRONG_DOOR = "wrong_door"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    REPLAYED = "replayed"
+    AMBIGUOUS = "ambiguous"
+    LOCKED_OUT = "locked_out"
+    BRUTE_FORCE = "brute_force"  # the alarm raised when a lockout starts
+
+
+GRANTED_MESSAGE = "Welcome"
+DENIED_MESSAGE = "Not admitted. Try another way in, or ask the guard."
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One decision, and what must be remembered with it."""
+
+    method: EntryMethod
+    door: int
+    reason: Reason
+    person: str | None = None
+    pass_id: int | None = None
+    code_use: tuple[int, int] | None = None  # (credential, step) of a granted app code
+    guess: bool = False  # a wrong code, number or token: counts towards the keypad lockout
+
+    @property
+    def granted(self) -> bool:
+        """Whether the door opens."""
+        return self.reason is Reason.GRANTED
+
+    @property
+    def message(self) -> str:
+        """What the person at the door is shown."""
+        return GRANTED_MESSAGE if self.granted else DENIED_MESSAGE
+
+    def event(self, at: datetime) -> EventRecord:
+        """The access event for the outbox: who (pseudonym or pass), how, where, outcome, reason."""
+        return EventRecord(
+            uid=str(uuid.uuid4()),
+            door=self.door,
+            method=self.method,
+            decision=Decision.GRANT if self.granted else Decision.DENY,
+            reason=self.reason.value,
+            person=self.person,
+            pass_id=self.pass_id,
+            at=at,
+        )
+
+
+@dataclass(frozen=True)
+class _Group:
+    doors: frozenset[int]
+    schedule: WeeklySchedule
+
+
+class Policy:
+    """The small, hot part of the roster: site settings, doors and groups, reloaded after each sync."""
+
+    def __init__(self, store: TerminalStore) -> None:
+        self.doors: dict[int, DoorRecord] = {}
+        self.groups: dict[int, _Group] = {}
+        self.site: SiteRecord | None = None
+        self.tz: ZoneInfo = ZoneInfo("UTC")
+        self.holidays: frozenset[date] = frozenset()
+        self.reload(store)
+
+    def reload(self, store: TerminalStore) -> None:
+        """Read doors, groups and the site record again."""
+        self.doors = {r.id: r for r in store.records("door") if isinstance(r, DoorRecord)}
+        groups = {}
+        for record in store.records("group"):
+            if record.kind == "group":
+                windows = tuple(Window(*w) for w in record.windows)
+                groups[record.id] = _Group(frozenset(record.doors), WeeklySchedule(windows, record.open_on_holidays))
+        self.groups = groups
+        site = store.record("site", "site")
+        self.site = site if isinstance(site, SiteRecord) else None
+        if self.site is not None:
+            try:
+                self.tz = ZoneInfo(self.site.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                log.error("unknown time zone %r from the server; judging schedules in UTC", self.site.timezone)
+                self.tz = ZoneInfo("UTC")
+            self.holidays = frozenset(self.site.holidays)
+
+
+_METHOD_FLAG = {
+    EntryMethod.FACE: "face",
+    EntryMethod.CARD: "card",
+    EntryMethod.ID_DOCUMENT: "id_document",
+    EntryMethod.APP_CODE: "app_code",
+    EntryMethod.VISITOR_CODE: "app_code",
+    EntryMethod.VISITOR_QR: "app_code",
+}
+GUESSABLE = (IdEntered, CodeEntered, QrScanned)
+
+
+class DecisionEngine:
+    """Decides presentations from the store; owned by the terminal's loop thread."""
+
+    def __init__(
+        self,
+        store: TerminalStore,
+        *,
+        site: str,
+        credential_key: bytes,
+        seal_key: bytes,
+        server_key: Ed25519PublicKey,
+        lockout: Lockout,
+    ) -> None:
+        self.store = store
+        self.site_code = site
+        self.credential_key = credential_key
+        self.seal_key = seal_key
+        self.server_key = server_key
+        self.lockout = lockout
+        self.policy = Policy(store)
+        self.codes = AppCodeIndex()
+        self.reload_codes()
+
+    # ---- keeping up with sync ------------------------------------------------------------------------------
+
+    def reload_codes(self) -> None:
+        """Unseal every held app-code seed into memory again (start-up, after a snapshot)."""
+        self.codes.clear()
+        for key in self.store.record_keys_with("app_code"):
+            self.person_changed(key.split(":", 1)[1])
+
+    def person_changed(self, pseudonym: str) -> None:
+        """A person record was added, replaced or removed by sync."""
+        person = self.store.person(pseudonym)
+        seeds: dict[int, bytes] = {}
+        if person is not None:
+            for credential in person.credentials:
+                if credential.kind == "app_code" and credential.sealed is not None:
+                    try:
+                        seeds[credential.id] = unseal(
+                            self.seal_key, credential.sealed, seed_context(pseudonym, credential.id)
+                        )
+                    except SealError:
+                        log.error("an app-code seed did not open with this terminal's seal key; ignoring it")
+        self.codes.set_person(pseudonym, seeds)
+
+    def synced(self, people: frozenset[str], full: bool) -> None:
+        """Take in what a sync message changed."""
+        self.policy.reload(self.store)
+        if full:
+            self.reload_codes()
+        else:
+            for pseudonym in people:
+                self.person_changed(pseudonym)
+
+    # ---- deciding ------------------------------------------------------------------------------------------
+
+    def decide(self, presentation: Presentation, now: datetime) -> Verdict | None:
+        """Decide one presentation; None for a QR that is not a Gatehouse code (ignored, not a guess)."""
+        if isinstance(presentation, QrScanned) and not _is_ours(presentation.text):
+            return None
+        if isinstance(presentation, GUESSABLE) and self.lockout.locked(now.timestamp()):
+            return Verdict(_method_of(presentation), presentation.door, Reason.LOCKED_OUT)
+        verdict = self._decide(presentation, now)
+        door = self.policy.doors.get(presentation.door)
+        if door is None:
+            return Verdict(verdict.method, presentation.door, Reason.WRONG_DOOR)
+        if not getattr(door, _METHOD_FLAG[verdict.method]):
+            return Verdict(verdict.method, presentation.door, Reason.METHOD_NOT_ALLOWED)
+        return verdict
+
+    def _decide(self, p: Presentation, now: datetime) -> Verdict:
+        if isinstance(p, CardPresented):
+            return self._hashed(p.door, EntryMethod.CARD, CredentialKind.CARD, p.uid, now)
+        if isinstance(p, IdEntered):
+            return self._hashed(p.door, EntryMethod.ID_DOCUMENT, CredentialKind.ID_DOCUMENT, p.number, now)
+        if isinstance(p, CodeEntered):
+            digits = "".join(p.digits.split())
+            if app_code.is_code(digits):
+                return self._keyed_app_code(p.door, digits, now)
+            return self._pass_code(p.door, digits, now)
+        if isinstance(p, QrScanned):
+            text = p.text.strip()
+            if looks_like_token(text):
+                return self._pass_token(p.door, text, now)
+            return self._app_code_qr(p.door, text, now)
+        return self._face(p, now)
+
+    def _hashed(self, door: int, method: EntryMethod, kind: CredentialKind, value: str, now: datetime) -> Verdict:
+        try:
+            digest = (hash_card if kind is CredentialKind.CARD else hash_id_document)(self.credential_key, value)
+        except CredentialFormatError:
+            return Verdict(method, door, Reason.MALFORMED, guess=True)
+        owners = self.store.find(kind.value, digest)
+        if not owners:
+            if self.store.was_withdrawn(kind.value, digest):
+                return Verdict(method, door, Reason.REVOKED)
+            return Verdict(method, door, Reason.UNKNOWN, guess=True)
+        pseudonym = owners[0].split(":", 1)[1]
+        return self._person(method, door, pseudonym, now)
+
+    def _person(
+        self,
+        method: EntryMethod,
+        door: int,
+        pseudonym: str,
+        now: datetime,
+        code_use: tuple[int, int] | None = None,
+    ) -> Verdict:
+        """The one permission check, whatever the method."""
+        person = self.store.person(pseudonym)
+        if person is None:
+            return Verdict(method, door, Reason.REVOKED, person=pseudonym)
+        return Verdict(method, door, self._may_enter(person, door, now), person=pseudonym, code_use=code_use)
+
+    def _may_enter(self, person: PersonRecord, door: int, now: datetime) -> Reason:
+        covered = False
+        for gid in person.groups:
+            group = self.policy.groups.get(gid)
+            if group is None or door not in group.doors:
+                continue
+            covered = True
+            if group.schedule.is_open(now, self.policy.tz, self.policy.holidays):
+                return Reason.GRANTED
+        return Reason.OUTSIDE_SCHEDULE if covered else Reason.WRONG_DOOR
+
+    def _keyed_app_code(self, door: int, code: str, now: datetime) -> Verdict:
+        method = EntryMethod.APP_CODE
+        found = self.codes.lookup(code, now.timestamp())
+        if not found:
+            return Verdict(method, door, Reason.UNKNOWN, guess=True)
+        if len({owner for _, owner, _ in found}) > 1:
+            # Two residents' codes coincide this minute (rare); neither is let in on it.
+            return Verdict(method, door, Reason.AMBIGUOUS)
+        credential, owner, step = found[0]
+        return self._app_code_use(door, credential, owner, step, now)
+
+    def _app_code_qr(self, door: int, text: str, now: datetime) -> Verdict:
+        method = EntryMethod.APP_CODE
+        try:
+            qr = app_code.parse_qr(text)
+        except app_code.AppCodeFormatError:
+            return Verdict(method, door, Reason.MALFORMED, guess=True)
+        seed = self.codes.seed(qr.credential)
+        if seed is None:
+            if self.store.was_withdrawn("app_code", str(qr.credential)):
+                return Verdict(method, door, Reason.REVOKED)
+            return Verdict(method, door, Reason.UNKNOWN, guess=True)
+        owner, generator = seed
+        step = app_code.matching_step(generator, qr.code, now.timestamp())
+        if step is None:
+            return Verdict(method, door, Reason.UNKNOWN, person=owner, guess=True)
+        return self._app_code_use(door, qr.credential, owner, step, now)
+
+    def _app_code_use(self, door: int, credential: int, owner: str, step: int, now: datetime) -> Verdict:
+        if self.store.code_used(credential, step):
+            return Verdict(EntryMethod.APP_CODE, door, Reason.REPLAYED, person=owner)
+        return self._person(EntryMethod.APP_CODE, door, owner, now, code_use=(credential, step))
+
+    def _pass_code(self, door: int, digits: str, now: datetime) -> Verdict:
+        method = EntryMethod.VISITOR_CODE
+        try:
+            digest = hash_pass_code(self.credential_key, digits)
+        except CredentialFormatError:
+            return Verdict(method, door, Reason.MALFORMED, guess=True)
+        held = self.store.find("pass_code", digest)
+        if not held:
+            if self.store.was_withdrawn("pass_code", digest):
+                return Verdict(method, door, Reason.EXPIRED)
+            return Verdict(method, door, Reason.UNKNOWN, guess=True)
+        pass_id = int(held[0].split(":", 1)[1])
+        record = self.store.visitor_pass(pass_id)
+        if record is None:  # lookups and records change in one transaction; this is only defensive
+            return Verdict(method, door, Reason.UNKNOWN)
+        return self._pass(method, door, _claims_of(record), record, now)
+
+    def _pass_token(self, door: int, text: str, now: datetime) -> Verdict:
+        method = EntryMethod.VISITOR_QR
+        try:
+            claims = verify_pass(self.server_key, self.site_code, text)
+        except PassTokenError:
+            return Verdict(method, door, Reason.MALFORMED, guess=True)
+        record = self.store.visitor_pass(claims.pass_id)
+        if record is None and self.store.was_withdrawn("pass_id", str(claims.pass_id)):
+            return Verdict(method, door, Reason.EXPIRED, pass_id=claims.pass_id)
+        # A pass this terminal has not heard of yet (issued while it was offline) is judged by its token.
+        return self._pass(method, door, claims if record is None else _claims_of(record), record, now)
+
+    def _pass(
+        self, method: EntryMethod, door: int, claims: PassClaims, record: PassRecord | None, now: datetime
+    ) -> Verdict:
+        pass_id = claims.pass_id
+        if record is not None and record.revoked:
+            return Verdict(method, door, Reason.REVOKED, pass_id=pass_id)
+        if now < claims.valid_from:
+            return Verdict(method, door, Reason.NOT_YET_VALID, pass_id=pass_id)
+        if now >= claims.valid_until:
+            return Verdict(method, door, Reason.EXPIRED, pass_id=pass_id)
+        if door not in claims.doors:
+            return Verdict(method, door, Reason.WRONG_DOOR, pass_id=pass_id)
+        counted = set(record.used) if record is not None else set()
+        uses = max(record.uses_count if record is not None else 0, len(counted | self.store.local_pass_uses(pass_id)))
+        if uses >= claims.uses_allowed:
+            return Verdict(method, door, Reason.USED_UP, pass_id=pass_id)
+        return Verdict(method, door, Reason.GRANTED, pass_id=pass_id)
+
+    def _face(self, attempt: FaceAttempt, now: datetime) -> Verdict:
+        method = EntryMethod.FACE
+        site = self.policy.site
+        if site is None or not site.face_enabled:
+            return Verdict(method, attempt.door, Reason.METHOD_NOT_ALLOWED)
+        if attempt.person is None:
+            return Verdict(method, attempt.door, Reason.UNKNOWN)
+        person = self.store.person(attempt.person)
+        if person is None or not person.templates:
+            # No template held (consent withdrawn, erased): a lingering match is never honoured.
+            return Verdict(method, attempt.door, Reason.UNKNOWN)
+        return Verdict(method, attempt.door, self._may_enter(person, attempt.door, now), person=attempt.person)
+
+
+def _claims_of(record: PassRecord) -> PassClaims:
+    # The server only sends passes that satisfy these limits (it issues them through the same checks).
+    return PassClaims(
+        pass_id=record.id,
+        doors=record.doors,
+        valid_from=record.valid_from,
+        valid_until=record.valid_until,
+        uses_allowed=record.uses_allowed,
+    )
+
+
+def _is_ours(text: str) -> bool:
+    text = text.strip()
+    return looks_like_token(text) or text.startswith(app_code.QR_PREFIX + ":")
+
+
+def _method_of(p: Presentation) -> EntryMethod:
+    if isinstance(p, IdEntered):
+        return EntryMethod.ID_DOCUMENT
+    if isinstance(p, QrScanned):
+        return EntryMethod.VISITOR_QR if looks_like_token(p.text.strip()) else EntryMethod.APP_CODE
+    if isinstance(p, CodeEntered):
+        return EntryMethod.APP_CODE if len("".join(p.digits.split())) == app_code.DIGITS else EntryMethod.VISITOR_CODE
+    return EntryMethod.CARD
+
+
+def utc_now() -> datetime:
+    """The decision clock."""
+    return datetime.now(UTC)
