@@ -291,6 +291,55 @@ def terminal_run(config_path: Path, check_config: bool) -> None:
     runtime.run()
 
 
+def _control(config_path: Path, request: dict[str, object]) -> dict[str, object]:
+    from terminals import control
+    from terminals.config import load_terminal_config
+
+    config = load_or_exit(load_terminal_config, config_path)
+    path = config.control_socket or config.data_dir / "control.sock"
+    try:
+        answer = control.send(path, request)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot reach the terminal's control socket {path} ({exc}); is `gatehouse terminal run` running?")
+    if "error" in answer:
+        fail(str(answer["error"]))
+    return answer
+
+
+@terminal.command("present")
+@config_option
+@click.option("--door", type=int, help="Door id (needed when the terminal serves several doors).")
+@click.argument("kind", type=click.Choice(["card", "id", "code", "qr"]))
+@click.argument("value")
+def terminal_present(config_path: Path, door: int | None, kind: str, value: str) -> None:
+    """Present a card UID, ID number, keyed code or QR text at a running terminal (simulation)."""
+    field = {"card": "uid", "id": "number", "code": "digits", "qr": "text"}[kind]
+    request: dict[str, object] = {"op": kind, field: value}
+    if door is not None:
+        request["door"] = door
+    answer = _control(config_path, request)
+    if answer.get("ignored"):
+        click.echo("not a Gatehouse code; ignored")
+        return
+    click.echo(f"door {answer['door']}: {'OPEN' if answer['granted'] else 'stays shut'} - {answer['message']}")
+
+
+@terminal.command("status")
+@config_option
+def terminal_status(config_path: Path) -> None:
+    """Show a running terminal's link, roster sequence, doors, lockout and unsent events."""
+    for key, value in _control(config_path, {"op": "status"}).items():
+        click.echo(f"{key}: {value}")
+
+
+@terminal.command("clear-lockout")
+@config_option
+def terminal_clear_lockout(config_path: Path) -> None:
+    """Clear a keypad lockout at the terminal (a guard's action; it is logged)."""
+    _control(config_path, {"op": "clear_lockout"})
+    click.echo("keypad lockout cleared")
+
+
 @terminal.command("add")
 @config_option
 @click.option("--site", "site_code", required=True, help="Site code.")

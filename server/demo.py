@@ -21,6 +21,7 @@ import tomli_w
 
 from gatehouse_core.keyring import init_keys
 
+from .demo_seed import DEMO_CARD
 from .embedded_broker import EmbeddedBroker
 from .terminal_files import write_terminal_dir
 
@@ -62,8 +63,9 @@ def write_server_config(data_dir: Path, http_port: int, mqtt_port: int) -> Path:
     return path
 
 
-def prepare(data_dir: Path, http_port: int, mqtt_port: int) -> tuple[Path, Path, str]:
-    """Keys, schema, seed data, terminal and admin; returns server config, terminal config, admin password."""
+def prepare(data_dir: Path, http_port: int, mqtt_port: int) -> tuple[Path, Path, str, int]:
+    """Keys, schema, seed data, terminal and admin; returns server config, terminal config, admin password
+    and the id of the simulated terminal's first door (the North gate)."""
     from flask_migrate import upgrade
     from sqlalchemy import select
 
@@ -87,7 +89,8 @@ def prepare(data_dir: Path, http_port: int, mqtt_port: int) -> tuple[Path, Path,
         site = seed_demo(db.session, state().keys)
         terminal = db.session.scalar(select(Terminal).where(Terminal.site_id == site.id))
         if terminal is None:
-            made = terminals.provision_terminal(db.session, actor, site, "North gate terminal", site.doors[:2])
+            first_two = sorted(site.doors, key=lambda d: d.id)[:2]  # North gate and East pedestrian gate
+            made = terminals.provision_terminal(db.session, actor, site, "North gate terminal", first_two)
             terminal, password = made.terminal, made.mqtt_password
         else:
             password = terminals.rotate_broker_password(db.session, actor, terminal)
@@ -99,7 +102,8 @@ def prepare(data_dir: Path, http_port: int, mqtt_port: int) -> tuple[Path, Path,
             users.set_password(db.session, actor, admin, admin_password)
         db.session.commit()
         write_terminal_dir(terminal_dir, config.key_dir, DEMO_SITE, terminal.ident, password, "127.0.0.1", mqtt_port)
-    return server_toml, terminal_dir / "terminal.toml", admin_password
+        north = min(d.id for d in terminal.doors)
+    return server_toml, terminal_dir / "terminal.toml", admin_password, north
 
 
 def _wait_http(url: str, deadline: float, children: list[subprocess.Popen[bytes]]) -> bool:
@@ -123,7 +127,7 @@ def run_demo(data_dir: Path, http_port: int, mqtt_port: int) -> int:
     started = time.monotonic()
     http_port, mqtt_port = pick_port(http_port), pick_port(mqtt_port)
     print(f"Preparing the demo in {data_dir} ...", flush=True)
-    server_toml, terminal_toml, admin_password = prepare(data_dir, http_port, mqtt_port)
+    server_toml, terminal_toml, admin_password, north_door = prepare(data_dir, http_port, mqtt_port)
 
     broker = EmbeddedBroker("127.0.0.1", mqtt_port)
     broker.start()
@@ -161,6 +165,8 @@ def run_demo(data_dir: Path, http_port: int, mqtt_port: int) -> int:
             "  Login:    admin\n"
             f"  Password: {admin_password}\n"
             f"  MQTT:     127.0.0.1:{mqtt_port} (embedded broker, loopback only)\n"
+            "  Present a resident's card at the simulated terminal (North gate) in another shell:\n"
+            f"    .venv/bin/gatehouse terminal present --config {terminal_toml} --door {north_door} card {DEMO_CARD}\n"
             "  Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -17,6 +17,7 @@ from .services.session import DbSession
 from .services.sites import DoorMethods
 
 DEMO_SITE = "maple-court"
+DEMO_CARD = "04A2B3C4D5E6F7"
 _GIVEN = ["Wei", "Fang", "Min", "Jun", "Lei", "Hui", "Ying", "Tao", "Jing", "Hao"]
 _FAMILY = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu"]
 
@@ -52,5 +53,7 @@ def seed_demo(session: DbSession, keys: ServerKeys) -> Site:
             date_of_birth=date(1950 + rng.randrange(55), 1 + rng.randrange(12), 1 + rng.randrange(28)),
         )
         access.add_member(session, actor, residents, person)
-        credentials.add_card(session, actor, keys, person, f"04{rng.getrandbits(48):012X}")
+        # The first resident's card has a known UID, so the README can show it at the simulated terminal.
+        uid = DEMO_CARD if i == 0 else f"04{rng.getrandbits(48):012X}"
+        credentials.add_card(session, actor, keys, person, uid)
     return site

@@ -649,3 +649,13 @@ def test_expire_passes_by_the_clock_leaves_running_passes(estate: Estate, keys: 
     assert reload(vp).status is PassStatus.ACTIVE
     assert entries_since(estate.site, seq) == []
     assert vp.id in held_passes(estate, "TA")
+
+
+def test_moving_out_revokes_the_hosts_passes(estate: Estate, keys: ServerKeys) -> None:
+    from server.services import people
+
+    e = estate
+    vp = issue(e, keys).visitor_pass
+    people.move_out(db.session, TEST_ACTOR, vp.host)
+    db.session.commit()
+    assert reload(vp).status is PassStatus.REVOKED

@@ -5,8 +5,20 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-from ..models import ErasureReason, JournalKind, Person, PersonKind, PersonStatus, Site, utcnow
-from . import audit, face_templates, journal
+from sqlalchemy import select
+
+from ..models import (
+    ErasureReason,
+    JournalKind,
+    PassStatus,
+    Person,
+    PersonKind,
+    PersonStatus,
+    Site,
+    VisitorPass,
+    utcnow,
+)
+from . import audit, face_templates, journal, passes
 from .audit import Actor
 from .errors import Conflict, RuleViolation
 from .session import DbSession
@@ -61,4 +73,9 @@ def move_out(session: DbSession, actor: Actor, person: Person) -> None:
     journal.append(
         session, person.site_id, JournalKind.PERSON_STATUS, {"person": person.pseudonym, "status": "moved_out"}
     )
+    # Visitors invited by someone who has left are not let in on that invitation.
+    for visitor_pass in session.scalars(
+        select(VisitorPass).where(VisitorPass.host_id == person.id, VisitorPass.status == PassStatus.ACTIVE)
+    ):
+        passes.revoke_pass(session, actor, visitor_pass)
     audit.record(session, actor, "person.move_out", "person", person.id, site_id=person.site_id)

@@ -56,9 +56,14 @@ class QrDecoder:
     def decode(self, frame: Frame) -> str | None:
         """The decoded text, or None when no code is found or it is not UTF-8 text."""
         gray = _grayscale(frame)
-        for finder in (self._detector, self._fallback_finder):
+        # Sensor noise makes thousands of tiny contours the finders then examine one by one (measured: p99
+        # 99 ms on noisy 640x480 frames); a 3x3 blur for finding only removes them (p99 29 ms). Decoding
+        # reads the unblurred crop. Fine codes the blur spoils get one more try on the sharp frame.
+        smoothed = cv2.GaussianBlur(gray, (3, 3), 0)
+        attempts = ((self._detector, smoothed), (self._fallback_finder, smoothed), (self._detector, gray))
+        for finder, image in attempts:
             try:
-                found, points = finder.detect(gray)
+                found, points = finder.detect(image)
             except cv2.error:
                 # OpenCV's finders trip their own assertions on some frames without a code (e.g. opencv#27807,
                 # opencv#21532): that is "nothing found", not a broken camera.

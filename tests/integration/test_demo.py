@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -102,6 +103,17 @@ def test_demo_starts_serves_shows_terminal_online_and_stops(tmp_path):
             time.sleep(0.3)
         assert 'data-status="online"' in page, page
         assert "gatehouse-terminal/" in page  # the birth message reached the server
+
+        # The README's next step: the printed command presents the first resident's card at the terminal.
+        command = output.until(r"(\S+gatehouse terminal present .+)", 5).group(1).split()
+        command[0] = str(Path(sys.executable).parent / "gatehouse")
+        answer = ""
+        while time.monotonic() < deadline + 20:
+            answer = subprocess.run(command, capture_output=True, text=True, timeout=30).stdout  # roster may lag
+            if "OPEN" in answer:
+                break
+            time.sleep(0.3)
+        assert "OPEN" in answer and "Welcome" in answer, answer
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0

@@ -249,7 +249,7 @@ def test_visitor_shows_the_qr_to_the_camera_and_the_door_opens(rig: SyncRig, key
     issued = issue(keys, estate, [front])
 
     # A phone held up to the door camera: the token's QR in a 640x480 grey frame, made in memory only.
-    qr = segno.make(issued.token, error="m")
+    qr = segno.make(issued.token, error="m", micro=False)
     modules = np.where(np.array(qr.matrix, dtype=bool), 0, 255).astype(np.uint8)
     code = np.kron(np.pad(modules, 4, constant_values=255), np.ones((4, 4), dtype=np.uint8))
     frame = np.full((480, 640), 100, dtype=np.uint8)
