@@ -14,6 +14,7 @@ from server.config import ServerConfig
 from server.extensions import db
 from server.services.broker_credentials import generate_password
 from tests.conftest import server_config
+from tests.pcsc import PcscStack, VirtualCard
 from tests.services import Mosquitto
 
 WORKER_USER = "gatehouse-server"
@@ -104,3 +105,27 @@ def secure_broker(app: Flask, tmp_path: Path) -> Iterator[SecureBroker]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def rig(app: Flask, keys: Any, key_dir: Path, secure_broker: SecureBroker, tmp_path: Path) -> Iterator[Any]:
+    """Workers and terminals around the secured broker, all stopped after the test."""
+    from tests.integration.sync_rig import SyncRig  # sync_rig imports this module
+
+    made = SyncRig(app, keys, key_dir, secure_broker, tmp_path / "rig")
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="module")
+def pcsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscStack]:
+    """pcscd with the vpcd virtual readers, for one test module."""
+    with PcscStack(tmp_path_factory.mktemp("pcsc")) as stack:
+        yield stack
+
+
+@pytest.fixture
+def card(pcsc: PcscStack) -> Iterator[VirtualCard]:
+    """A virtual card for 'Virtual PCD 00 00', out of the reader at the end of the test."""
+    with pcsc.card() as virtual_card:
+        yield virtual_card

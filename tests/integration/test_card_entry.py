@@ -4,8 +4,6 @@ the event reaches the server over a real, secured mosquitto."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 
@@ -16,31 +14,12 @@ from server.services import access, credentials
 from terminals.relay import SimulatedRelay
 from tests.conftest import TEST_ACTOR
 from tests.integration.sync_rig import SyncRig, wait_for
-from tests.pcsc import VIRTUAL_READER, PcscStack, VirtualCard
+from tests.pcsc import VIRTUAL_READER, VirtualCard
 
 pytestmark = pytest.mark.integration
 
 RESIDENT_CARD = "04A2B3C4D5E6F7"
 STRANGER_CARD = "04FFEEDDCCBBAA"
-
-
-@pytest.fixture(scope="module")
-def pcsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscStack]:
-    with PcscStack(tmp_path_factory.mktemp("pcsc")) as stack:
-        yield stack
-
-
-@pytest.fixture
-def card(pcsc: PcscStack) -> Iterator[VirtualCard]:
-    with pcsc.card() as virtual_card:
-        yield virtual_card
-
-
-@pytest.fixture
-def rig(app, keys, key_dir, secure_broker, tmp_path):
-    made = SyncRig(app, keys, key_dir, secure_broker, tmp_path / "rig")
-    yield made
-    made.close()
 
 
 def events_at(door_id: int) -> list[AccessEvent]:

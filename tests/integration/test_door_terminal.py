@@ -27,13 +27,6 @@ sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def rig(app, keys, key_dir, secure_broker, tmp_path):
-    made = SyncRig(app, keys, key_dir, secure_broker, tmp_path / "rig")
-    yield made
-    made.close()
-
-
-@pytest.fixture
 def estate(app, make_site, make_door, make_person):
     """A site with a front gate and a side gate, one group over both, and a host resident."""
     site = make_site()

@@ -35,20 +35,6 @@ class Recorder:
 StartReader = Callable[..., Recorder]
 
 
-@pytest.fixture(scope="module")
-def pcsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscStack]:
-    """pcscd with the vpcd virtual readers for this module."""
-    with PcscStack(tmp_path_factory.mktemp("pcsc")) as stack:
-        yield stack
-
-
-@pytest.fixture
-def card(pcsc: PcscStack) -> Iterator[VirtualCard]:
-    """A virtual card for 'Virtual PCD 00 00', out of the reader at the end of the test."""
-    with pcsc.card() as virtual_card:
-        yield virtual_card
-
-
 @pytest.fixture
 def start_reader(pcsc: PcscStack) -> Iterator[StartReader]:
     """Start PcscReader drivers that record their submissions; all are stopped after the test."""

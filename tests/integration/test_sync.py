@@ -32,18 +32,11 @@ from server.models import (
 )
 from server.services import access, credentials, face_templates
 from tests.conftest import TEST_ACTOR
-from tests.integration.sync_rig import SyncRig, wait_for
+from tests.integration.sync_rig import wait_for
 
 pytestmark = pytest.mark.integration
 
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def rig(app, keys, key_dir, secure_broker, tmp_path):
-    made = SyncRig(app, keys, key_dir, secure_broker, tmp_path / "rig")
-    yield made
-    made.close()
 
 
 @pytest.fixture
