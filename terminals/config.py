@@ -31,6 +31,13 @@ class CameraConfig(StrictModel):
     fps: float = Field(15.0, gt=0, le=60, description="Frames per second to examine at most.")
 
 
+class KeypadConfig(StrictModel):
+    """A keypad or ID-document reader at one door that sends one line per entry."""
+
+    door: DoorId = Field(ge=1, description="Door this keypad is at.")
+    device: ConfigPath = Field(description="Line device it sends entries on, e.g. /dev/ttyUSB0 or a FIFO.")
+
+
 class RelayConfig(StrictModel):
     """The door relay driver."""
 
@@ -90,6 +97,7 @@ class TerminalConfig(StrictModel):
     )
     card_readers: list[CardReaderConfig] = Field(default_factory=list, description="PC/SC readers, one per door.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras read for QR codes.")
+    keypads: list[KeypadConfig] = Field(default_factory=list, description="Keypads / ID readers, one line per entry.")
     relay: RelayConfig = Field(default_factory=RelayConfig, description="Door relay.")  # type: ignore[arg-type]
     lockout: LockoutConfig = Field(default_factory=LockoutConfig, description="Keypad lockout.")  # type: ignore[arg-type]
 

@@ -459,6 +459,10 @@ def make_drivers(config: TerminalConfig) -> list[Driver]:
         from .drivers.pcsc import PcscReader
 
         drivers.append(PcscReader(reader.door, reader.reader))
+    for keypad in config.keypads:
+        from .drivers.keypad import LineKeypad
+
+        drivers.append(LineKeypad(keypad.door, keypad.device))
     for camera in config.cameras:
         from .drivers.qr import CameraQrReader, OpenCvCamera
 
