@@ -12,7 +12,7 @@ import enum
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -207,15 +207,16 @@ class DecisionEngine:
         """Decide one presentation; None for a QR that is not a Gatehouse code (ignored, not a guess)."""
         if isinstance(presentation, QrScanned) and not _is_ours(presentation.text):
             return None
+        method = _method_of(presentation)
         if isinstance(presentation, GUESSABLE) and self.lockout.locked(now.timestamp()):
-            return Verdict(_method_of(presentation), presentation.door, Reason.LOCKED_OUT)
-        verdict = self._decide(presentation, now)
+            return Verdict(method, presentation.door, Reason.LOCKED_OUT)
+        # The door's own policy first: nothing is hashed or looked up for a door or method it does not take.
         door = self.policy.doors.get(presentation.door)
         if door is None:
-            return Verdict(verdict.method, presentation.door, Reason.WRONG_DOOR)
-        if not getattr(door, _METHOD_FLAG[verdict.method]):
-            return Verdict(verdict.method, presentation.door, Reason.METHOD_NOT_ALLOWED)
-        return verdict
+            return Verdict(method, presentation.door, Reason.WRONG_DOOR)
+        if not getattr(door, _METHOD_FLAG[method]):
+            return Verdict(method, presentation.door, Reason.METHOD_NOT_ALLOWED)
+        return self._decide(presentation, now)
 
     def _decide(self, p: Presentation, now: datetime) -> Verdict:
         if isinstance(p, CardPresented):
@@ -388,10 +389,7 @@ def _method_of(p: Presentation) -> EntryMethod:
     if isinstance(p, QrScanned):
         return EntryMethod.VISITOR_QR if looks_like_token(p.text.strip()) else EntryMethod.APP_CODE
     if isinstance(p, CodeEntered):
-        return EntryMethod.APP_CODE if len("".join(p.digits.split())) == app_code.DIGITS else EntryMethod.VISITOR_CODE
+        return EntryMethod.APP_CODE if app_code.is_code("".join(p.digits.split())) else EntryMethod.VISITOR_CODE
+    if isinstance(p, FaceAttempt):
+        return EntryMethod.FACE
     return EntryMethod.CARD
-
-
-def utc_now() -> datetime:
-    """The decision clock."""
-    return datetime.now(UTC)

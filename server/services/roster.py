@@ -235,8 +235,7 @@ def iter_people(
             select(Person.id).where(Person.site_id == site_id, Person.status == PersonStatus.ACTIVE).order_by(Person.id)
         )
     )
-    for start in range(0, len(ids), batch):
-        block = ids[start : start + batch]
+    for block in _chunks(ids, batch):
         yield _load_people(session, site_id, Person.id.between(block[0], block[-1]), at)
 
 
