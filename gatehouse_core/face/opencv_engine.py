@@ -1,0 +1,82 @@
+"""OpenCV Zoo models through OpenCV's DNN module: the YuNet detector (MIT) and the SFace recognizer (Apache-2.0).
+
+The licence-clean choice for commercial deployments (InsightFace's pretrained weights are for non-commercial
+research only). Embeddings are 128-d.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .align import align_crop
+from .modelfiles import model_id, pick
+from .types import Detection, FaceEngineError, Image, Vector
+
+_NMS_IOU = 0.3
+_TOP_K = 50
+
+
+class OpenCvFaceModel:
+    """YuNet + SFace, on the CPU."""
+
+    engine = "opencv"
+    enroll_score = 0.8
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        detector: str | None = None,
+        recognizer: str | None = None,
+        score_threshold: float = 0.5,
+        threads: int = 1,
+    ) -> None:
+        det_path = pick(model_dir, detector, ("face_detection_yunet*.onnx",), "face detector", "detector")
+        rec_path = pick(model_dir, recognizer, ("face_recognition_sface*.onnx",), "face recognizer", "recognizer")
+        self.score_threshold = score_threshold
+        cv2.setNumThreads(threads)
+        try:
+            self._det = cv2.FaceDetectorYN.create(str(det_path), "", (320, 320), score_threshold, _NMS_IOU, _TOP_K)
+            self._rec = cv2.FaceRecognizerSF.create(str(rec_path), "")
+        except cv2.error as exc:
+            raise FaceEngineError(f"cannot load the OpenCV face models in {model_dir}: {exc}") from exc
+        self._input_size = (320, 320)
+        self.dim = 128
+        self.model_id = model_id(rec_path)
+
+    def detect(self, image: Image, max_side: int) -> list[Detection]:
+        """Faces in `image`, best first, detected on a copy scaled to `max_side` on its longer side."""
+        height, width = image.shape[:2]
+        scale = max_side / max(height, width)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        if self._input_size != (new_w, new_h):
+            self._det.setInputSize((new_w, new_h))
+            self._input_size = (new_w, new_h)
+        _count, rows = self._det.detect(resized)
+        found = []
+        for row in rows if rows is not None else ():
+            points = np.asarray(row[4:14], dtype=np.float32).reshape(5, 2) / scale
+            # YuNet names eyes and mouth corners from the subject's view; order them as they appear in the image.
+            eyes = points[np.argsort(points[:2, 0])]
+            mouth = points[3:][np.argsort(points[3:, 0])]
+            landmarks = np.vstack([eyes, points[2:3], mouth]).astype(np.float32)
+            x, y, w, h = (float(v) / scale for v in row[:4])
+            found.append(Detection(box=(x, y, x + w, y + h), score=float(row[14]), landmarks=landmarks))
+        found.sort(key=lambda d: d.score, reverse=True)
+        return found
+
+    def aligned(self, image: Image, face: Detection) -> Image:
+        """The 112x112 crop SFace expects (the same reference points as OpenCV's own alignCrop)."""
+        return align_crop(image, face.landmarks)
+
+    def embed(self, image: Image, face: Detection) -> Vector:
+        """The normalised 128-d embedding of `face`."""
+        vector = np.asarray(self._rec.feature(self.aligned(image, face)), dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(vector))
+        if not np.isfinite(norm) or norm == 0:
+            raise FaceEngineError("the recognizer returned an empty embedding")
+        return vector / norm
