@@ -29,9 +29,9 @@ class ImpostorScores(StrictModel):
 KNOWN_MODELS: dict[str, ImpostorScores] = {
     # Measured with `python -m bench.face_accuracy` on shared/data/faces-dev (67 people, 403 faces, ~76,000
     # impostor pairs); see README for the figures and how to calibrate on your own folder.
-    "w600k_mbf-9cc6e4a75f0e": ImpostorScores(mean=0.0121, std=0.0667, source="faces-dev, 76031 impostor pairs"),
+    "w600k_mbf-9cc6e4a75f0e": ImpostorScores(mean=0.0121, std=0.0649, source="faces-dev, 76031 impostor pairs"),
     "face_recognition_sface_2021dec-0ba9fbfa01b5": ImpostorScores(
-        mean=0.1024, std=0.0791, source="faces-dev, 76358 impostor pairs"
+        mean=0.1024, std=0.0840, source="faces-dev, 76358 impostor pairs"
     ),
 }
 

@@ -56,7 +56,9 @@ def decode_photo(data: bytes, *, max_bytes: int, max_pixels: int, work_side: int
             rgb = np.asarray(picture, dtype=np.uint8)
     except PhotoError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, PilImage.DecompressionBombError) as exc:
+    except PilImage.DecompressionBombError as exc:  # Pillow's own guard, for headers far beyond max_pixels
+        raise PhotoError("too_large", "The photo declares too many pixels. Use a smaller photo.") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise PhotoError(
             "unreadable", "The photo could not be read. Choose a JPEG, PNG or WebP photo of the face."
         ) from exc

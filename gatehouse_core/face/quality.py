@@ -57,6 +57,8 @@ class QualityLimits:
     max_roll_deg: float = 30.0
     min_score: float | None = None
     """Detector confidence; None takes the engine's own (`FaceModel.enroll_score`), as the scales differ."""
+    min_contrast: float = 12.0
+    """Standard deviation of the aligned grey crop: below it the face is too dark or washed out to judge."""
     similar_size: float = 0.8
     """A second face at least this share of the first one's size makes the photo ambiguous."""
 
@@ -77,6 +79,7 @@ class QualityReport:
     face_px: float
     score: float
     sharpness: float
+    contrast: float
     pose: Pose
 
 
@@ -119,34 +122,48 @@ def estimate_pose(landmarks: npt.NDArray[np.floating]) -> Pose:
 
 
 def sharpness(crop: Image) -> float:
-    """Variance of the Laplacian of an aligned crop: low when the face is out of focus or smeared."""
+    """Variance of the Laplacian of an aligned crop: low when the face is out of focus or smeared.
+
+    It also falls with contrast, so a dark photo is caught first by the contrast gate (with advice about light).
+    """
     grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
 def measure(model: FaceModel, image: Image, face: Detection) -> QualityReport:
-    """Size, score, sharpness and pose of one detected face."""
+    """Size, score, sharpness, contrast and pose of one detected face."""
+    crop = model.aligned(image, face)
     return QualityReport(
         face_px=face.size,
         score=face.score,
-        sharpness=sharpness(model.aligned(image, face)),
+        sharpness=sharpness(crop),
+        contrast=float(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).std()),
         pose=estimate_pose(face.landmarks),
     )
 
 
 def check_enrollment(model: FaceModel, image: Image, limits: QualityLimits) -> tuple[Detection, QualityReport]:
     """The one face of an enrollment photo and its measurements, or QualityRejected with the first gate failed."""
-    faces = model.detect(image, DETECT_SIDE)
+    faces: list[Detection] = []
+    # A face filling most of a small photo outgrows the detector's largest anchors once the photo is scaled up
+    # to DETECT_SIDE (SCRFD misses faces above about half the frame); a second look at half the size finds it.
+    for side in (DETECT_SIDE, DETECT_SIDE // 2):
+        faces = model.detect(image, side)
+        if faces:
+            break
     if not faces:
         raise QualityRejected(QualityReason.NO_FACE)
     faces = sorted(faces, key=lambda f: f.size, reverse=True)
     face = faces[0]
-    if len(faces) > 1 and faces[1].size >= limits.similar_size * face.size:
+    min_score = model.enroll_score if limits.min_score is None else limits.min_score
+    # Only a confident second face counts: a bystander cut off by the edge or a false detection does not.
+    others = [f for f in faces[1:] if f.score >= min_score]
+    if others and others[0].size >= limits.similar_size * face.size:
         raise QualityRejected(QualityReason.SEVERAL_FACES)
     report = measure(model, image, face)
     if report.face_px < limits.min_face_px:
         raise QualityRejected(QualityReason.FACE_TOO_SMALL, report)
-    if report.score < (model.enroll_score if limits.min_score is None else limits.min_score):
+    if report.score < min_score or report.contrast < limits.min_contrast:
         raise QualityRejected(QualityReason.LOW_SCORE, report)
     pose = report.pose
     turned = (
