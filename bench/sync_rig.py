@@ -191,7 +191,7 @@ class Deployment:
     def spawn_worker(self) -> subprocess.Popen[bytes]:
         """The worker as `gatehouse server worker`, a process of its own (as in production)."""
         path = self.base / "server.toml"
-        path.write_text(tomli_w.dumps(self.config.model_dump(mode="json", exclude={"http"})))
+        path.write_text(tomli_w.dumps(self.config.model_dump(mode="json", exclude={"http"}, exclude_none=True)))
         with open(self.base / "worker.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "server.cli", "server", "worker", "--config", str(path)], stdout=log, stderr=log

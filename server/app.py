@@ -15,6 +15,7 @@ from gatehouse_core.keyring import ServerKeys, init_keys, load_keys
 
 from .config import ServerConfig
 from .extensions import csrf, db, login_manager, migrate
+from .services.face_enrollment import EnrollmentEngine
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 log = logging.getLogger(__name__)
@@ -26,10 +27,12 @@ class Gatehouse:
 
     config: ServerConfig
     keys: ServerKeys
+    face: EnrollmentEngine
+    """Loads its model on first use, never at app creation."""
 
 
 def state() -> Gatehouse:
-    """The running app's config and keys."""
+    """The running app's config, keys and face engine."""
     value: Gatehouse = current_app.extensions["gatehouse"]
     return value
 
@@ -72,7 +75,7 @@ def create_app(config: ServerConfig, *, keys: ServerKeys | None = None, testing:
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         TESTING=testing,
     )
-    app.extensions["gatehouse"] = Gatehouse(config=config, keys=keys)
+    app.extensions["gatehouse"] = Gatehouse(config=config, keys=keys, face=EnrollmentEngine(config.face))
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     login_manager.init_app(app)

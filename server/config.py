@@ -10,6 +10,8 @@ from pydantic import AfterValidator, Field
 from gatehouse_core.configfile import StrictModel, load_config
 from gatehouse_core.configtypes import ConfigPath, LogLevel, MqttConfig, Port
 
+from .face_config import FaceServerConfig
+
 
 def _database_url(value: str) -> str:
     if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
@@ -61,6 +63,11 @@ class ServerConfig(StrictModel):
     http: HttpConfig = Field(default_factory=HttpConfig, description="Console web server.")  # type: ignore[arg-type]
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Broker used by the worker.")  # type: ignore[arg-type]
     sync: SyncConfig = Field(default_factory=SyncConfig, description="Terminal sync.")  # type: ignore[arg-type]
+    face: FaceServerConfig | None = Field(
+        None,
+        description="Face engine for enrolling face photos; without this section the server enrolls no faces "
+        "(cards, ID documents and codes work as before).",
+    )
 
 
 def load_server_config(path: Path | str) -> ServerConfig:

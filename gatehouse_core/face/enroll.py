@@ -42,7 +42,7 @@ def template_from_photo(
     try:
         image = decode_photo(data, max_bytes=photo.max_bytes, max_pixels=photo.max_pixels)
     except PhotoError as exc:
-        raise QualityRejected(QualityReason(exc.reason)) from exc
+        raise QualityRejected(QualityReason(exc.reason), message=str(exc)) from exc
     face, report = check_enrollment(model, image, limits or QualityLimits())
     vector = model.embed(image, face)
     del image  # the decoded photo ends here; only the template leaves

@@ -8,7 +8,6 @@ needed; the EXIF orientation of phone photos is applied. The bytes are never wri
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 from PIL import Image as PilImage
@@ -37,23 +36,23 @@ def decode_photo(data: bytes, *, max_bytes: int, max_pixels: int, work_side: int
             f"The photo is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB. Use a smaller photo.",
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PilImage.DecompressionBombWarning)
-            source = PilImage.open(io.BytesIO(data), formats=FORMATS)
-            width, height = source.size
-            if width < 1 or height < 1 or width * height > max_pixels:
-                raise PhotoError(
-                    "too_large",
-                    f"The photo is {width}x{height} pixels; the limit is {max_pixels / 1e6:.0f} megapixels. "
-                    "Use a smaller photo.",
-                )
-            if source.format == "JPEG":
-                source.draft("RGB", (work_side, work_side))  # decode at 1/2, 1/4 or 1/8 scale when that suffices
-            picture = ImageOps.exif_transpose(source)
-            picture = picture.convert("RGB")
-            if max(picture.size) > work_side:
-                picture.thumbnail((work_side, work_side), PilImage.Resampling.LANCZOS)
-            rgb = np.asarray(picture, dtype=np.uint8)
+        # Our pixel limit sits below Pillow's warning limit; a header above it makes Pillow warn (an exception
+        # where warnings are errors, handled below) and is refused here before anything is decoded.
+        source = PilImage.open(io.BytesIO(data), formats=FORMATS)
+        width, height = source.size
+        if width < 1 or height < 1 or width * height > max_pixels:
+            raise PhotoError(
+                "too_large",
+                f"The photo is {width}x{height} pixels; the limit is {max_pixels / 1e6:.0f} megapixels. "
+                "Use a smaller photo.",
+            )
+        if source.format == "JPEG":
+            source.draft("RGB", (work_side, work_side))  # decode at 1/2, 1/4 or 1/8 scale when that suffices
+        picture = ImageOps.exif_transpose(source)
+        picture = picture.convert("RGB")
+        if max(picture.size) > work_side:
+            picture.thumbnail((work_side, work_side), PilImage.Resampling.LANCZOS)
+        rgb = np.asarray(picture, dtype=np.uint8)
     except PhotoError:
         raise
     except PilImage.DecompressionBombError as exc:  # Pillow's own guard, for headers far beyond max_pixels

@@ -59,7 +59,7 @@ class QualityLimits:
     """Detector confidence; None takes the engine's own (`FaceModel.enroll_score`), as the scales differ."""
     min_contrast: float = 12.0
     """Standard deviation of the aligned grey crop: below it the face is too dark or washed out to judge."""
-    similar_size: float = 0.8
+    similar_size: float = 0.7
     """A second face at least this share of the first one's size makes the photo ambiguous."""
 
 
@@ -86,8 +86,8 @@ class QualityReport:
 class QualityRejected(ValueError):
     """The photo fails a gate; `reason` says which and `str()` what to do about it."""
 
-    def __init__(self, reason: QualityReason, report: QualityReport | None = None) -> None:
-        super().__init__(ADVICE[reason])
+    def __init__(self, reason: QualityReason, report: QualityReport | None = None, message: str | None = None) -> None:
+        super().__init__(message or ADVICE[reason])
         self.reason = reason
         self.report = report
 

@@ -6,6 +6,7 @@ module keeps the rules that hold whatever produced the vector.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from gatehouse_core.keyring import ServerKeys
@@ -34,6 +35,20 @@ def template_context(person_id: int, model_id: str) -> str:
     return f"template:person={person_id}:model={model_id}"
 
 
+def require_enrollable(person: Person, consent: ConsentRecord | None, at: datetime) -> ConsentRecord:
+    """`consent`, if the person is active, their site takes face and the consent is theirs and active at `at`."""
+    if person.status is not PersonStatus.ACTIVE:
+        raise RuleViolation("Face templates can only be stored for people active at the site.", code="inactive")
+    if not person.site.face_enabled:
+        raise RuleViolation("Face entry is switched off for this site.", code="face_disabled")
+    if consent is None or consent.person_id != person.id or not consent.is_active(at):
+        raise RuleViolation(
+            "No active face consent for this person: record their (or their guardian's) consent first.",
+            code="no_consent",
+        )
+    return consent
+
+
 def store_template(
     session: DbSession,
     actor: Actor,
@@ -43,18 +58,15 @@ def store_template(
     model_id: str,
     vector: bytes,
     at: datetime | None = None,
+    *,
+    quality: Mapping[str, float] | None = None,
 ) -> FaceTemplate:
-    """Keep a face template for a person who has consented; replaces their template of the same model."""
+    """Keep a face template for a person who has consented; replaces their template of the same model.
+
+    `quality` (figures the enrollment gates measured, never the photo or the vector) goes into the audit entry.
+    """
     at = at or utcnow()
-    if person.status is not PersonStatus.ACTIVE:
-        raise RuleViolation("Face templates can only be stored for people active at the site.", code="inactive")
-    if not person.site.face_enabled:
-        raise RuleViolation("Face entry is switched off for this site.", code="face_disabled")
-    if consent.person_id != person.id or not consent.is_active(at):
-        raise RuleViolation(
-            "No active face consent for this person: record their (or their guardian's) consent first.",
-            code="no_consent",
-        )
+    require_enrollable(person, consent, at)
     if not vector or len(vector) > MAX_TEMPLATE_BYTES:
         raise RuleViolation("The face template is empty or too large.", code="bad_template")
     for old in [t for t in person.face_templates if t.model_id == model_id]:
@@ -75,7 +87,13 @@ def store_template(
         {"person": person.pseudonym, "template": template.id, "model": model_id},
     )
     audit.record(
-        session, actor, "template.add", "person", person.id, site_id=person.site_id, details={"model": model_id}
+        session,
+        actor,
+        "template.add",
+        "person",
+        person.id,
+        site_id=person.site_id,
+        details={"model": model_id, **(quality or {})},
     )
     return template
 

@@ -197,7 +197,7 @@ class SyncRig:
             # The test database was made with create_all; the worker insists on a migrated schema.
             stamp()
         path = self.base / "server.toml"
-        document = self.broker.config.model_dump(mode="json", exclude={"http"})
+        document = self.broker.config.model_dump(mode="json", exclude={"http"}, exclude_none=True)
         document["log_level"] = "DEBUG"
         path.write_text(tomli_w.dumps(document))
         with open(self.base / "worker.log", "ab") as log:  # the child keeps its own descriptor
