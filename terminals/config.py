@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gatehouse_core.configfile import StrictModel, load_config
 from gatehouse_core.configtypes import ConfigPath, LogLevel, MqttConfig
+from gatehouse_core.face.config import FaceEngineConfig
 from gatehouse_core.wire.topics import TopicError, check_ident
 
 DoorId = int
@@ -24,11 +25,35 @@ class CardReaderConfig(StrictModel):
 
 
 class CameraConfig(StrictModel):
-    """A camera at one door, read for QR codes (and faces, once the face engine runs there)."""
+    """A camera at one door, read for QR codes and, if the terminal has a [face] section, for faces."""
 
     door: DoorId = Field(ge=1, description="Door this camera watches.")
     device: int | str = Field(0, description="OpenCV capture device: an index such as 0, or a path/URL.")
     fps: float = Field(15.0, gt=0, le=60, description="Frames per second to examine at most.")
+    face: bool = Field(True, description="Look for faces (only with a [face] section and a door that takes face).")
+    qr: bool = Field(True, description="Look for QR codes.")
+
+
+class TerminalFaceConfig(FaceEngineConfig):
+    """Face entry at this terminal's cameras: the engine, the near zone and the fallback."""
+
+    near_zone_px: float = Field(
+        90,
+        ge=32,
+        le=2000,
+        description="Least face size (pixels of the frame) of someone at the door; smaller "
+        "faces (people passing behind) are ignored.",
+    )
+    detect_side: int = Field(320, ge=160, le=1920, description="Frames are searched for faces at this size.")
+    attempts: int = Field(
+        3, ge=1, le=20, description="Frames without a match before the person is asked to use card, ID or code."
+    )
+    presence_gap_s: float = Field(1.0, gt=0, le=30, description="Seconds without a face that end a presentation.")
+    pad: Literal["multi_frame_consistency", "none"] = Field(
+        "multi_frame_consistency",
+        description="Presentation-attack check: consecutive frames must agree and move (not certified; see README).",
+    )
+    pad_frames: int = Field(2, ge=1, le=10, description="Consecutive agreeing frames the PAD check needs.")
 
 
 class KeypadConfig(StrictModel):
@@ -100,6 +125,15 @@ class TerminalConfig(StrictModel):
     keypads: list[KeypadConfig] = Field(default_factory=list, description="Keypads / ID readers, one line per entry.")
     relay: RelayConfig = Field(default_factory=RelayConfig, description="Door relay.")  # type: ignore[arg-type]
     lockout: LockoutConfig = Field(default_factory=LockoutConfig, description="Keypad lockout.")  # type: ignore[arg-type]
+    face: TerminalFaceConfig | None = Field(
+        None, description="Face entry; without it this terminal's cameras read QR codes only."
+    )
+
+    def face_doors(self) -> list[int]:
+        """Doors whose camera looks for faces."""
+        if self.face is None:
+            return []
+        return sorted({c.door for c in self.cameras if c.face})
 
     @field_validator("terminal_id", "site")
     @classmethod

@@ -359,10 +359,11 @@ class DecisionEngine:
         if site is None or not site.face_enabled:
             return Verdict(method, attempt.door, Reason.METHOD_NOT_ALLOWED)
         if attempt.person is None:
-            return Verdict(method, attempt.door, Reason.UNKNOWN)
+            return Verdict(method, attempt.door, Reason.AMBIGUOUS if attempt.ambiguous else Reason.UNKNOWN)
         person = self.store.person(attempt.person)
-        if person is None or not person.templates:
-            # No template held (consent withdrawn, erased): a lingering match is never honoured.
+        if person is None or not any(attempt.template is None or t.id == attempt.template for t in person.templates):
+            # The template is no longer held (consent withdrawn, erased, replaced): a lingering match is never
+            # honoured, whatever the gallery still had.
             return Verdict(method, attempt.door, Reason.UNKNOWN)
         return Verdict(method, attempt.door, self._may_enter(person, attempt.door, now), person=attempt.person)
 

@@ -47,11 +47,16 @@ class QrScanned:
 
 @dataclass(frozen=True)
 class FaceAttempt:
-    """The face engine's verdict for one presentation: a matched pseudonym, or None when nobody matched."""
+    """The face engine's verdict for one presentation: a matched pseudonym and template, or None.
+
+    `ambiguous` marks a face that matched two people too closely to tell apart.
+    """
 
     door: int
     person: str | None
     score: float = 0.0
+    template: int | None = None
+    ambiguous: bool = False
 
 
 Presentation = CardPresented | IdEntered | CodeEntered | QrScanned | FaceAttempt

@@ -32,6 +32,7 @@ from .config import TerminalConfig
 from .control import ControlError, ControlServer
 from .decision import DecisionEngine, Reason, Verdict
 from .doors import DoorController
+from .face_service import FaceService
 from .inputs import Driver, Presentation
 from .lockout import Lockout, LockoutPolicy
 from .relay import Relay, SimulatedRelay
@@ -143,7 +144,10 @@ class TerminalRuntime:
         )
         self.relay = relay if relay is not None else make_relay(config)
         self.doors = DoorController(self.relay, config.relay.pulse_ms / 1000)
-        self.drivers = drivers if drivers is not None else make_drivers(config)
+        self.faces: FaceService | None = None
+        if config.face is not None and config.face_doors():
+            self.faces = FaceService(config.face, config.face_doors(), config.data_dir / "terminal.db", self.seal_key)
+        self.drivers = drivers if drivers is not None else make_drivers(config, self.faces)
         self.control: ControlServer | None = ControlServer(
             config.control_socket or config.data_dir / "control.sock", self._control_dispatch, self._default_door
         )
@@ -220,6 +224,8 @@ class TerminalRuntime:
                 raise
             log.warning("no local control interface: %s", exc)
             self.control = None
+        if self.faces is not None:
+            self.faces.start()
         for driver in self.drivers:
             try:
                 driver.start(self.submit)
@@ -296,6 +302,7 @@ class TerminalRuntime:
                 "doors": sorted(self.engine.policy.doors),
                 "locked_out_for_s": round(self.engine.lockout.remaining(now), 1),
                 "unsent_events": self.store.event_count(),
+                "face": self.faces.status() if self.faces is not None else {"state": "off"},
             }
         )
 
@@ -352,6 +359,8 @@ class TerminalRuntime:
         outcome = self.sync.handle_sync(self._topic[Channel.SYNC], payload)
         if outcome.applied:
             self.engine.synced(outcome.people, outcome.full)
+            if self.faces is not None:
+                self.faces.synced(outcome.people, outcome.full)
         if outcome.ack:
             self._ack()
         if outcome.resync:
@@ -428,6 +437,8 @@ class TerminalRuntime:
                 log.exception("an input driver failed to stop cleanly")
         if self.control is not None:
             self.control.stop()
+        if self.faces is not None:
+            self.faces.stop()
         self.doors.close_all()
         self.relay.close()
         if self.state is LinkState.ONLINE:
@@ -452,8 +463,8 @@ def make_relay(config: TerminalConfig) -> Relay:
     return SimulatedRelay()
 
 
-def make_drivers(config: TerminalConfig) -> list[Driver]:
-    """Input drivers for the configured card readers and cameras."""
+def make_drivers(config: TerminalConfig, faces: FaceService | None = None) -> list[Driver]:
+    """Input drivers for the configured card readers, keypads and cameras (with face, given the face service)."""
     drivers: list[Driver] = []
     for reader in config.card_readers:
         from .drivers.pcsc import PcscReader
@@ -466,5 +477,8 @@ def make_drivers(config: TerminalConfig) -> list[Driver]:
     for camera in config.cameras:
         from .drivers.qr import CameraQrReader, OpenCvCamera
 
-        drivers.append(CameraQrReader(camera.door, OpenCvCamera(camera.device), fps_limit=camera.fps))
+        looker = faces.looker(camera.door) if faces is not None and camera.face else None
+        drivers.append(
+            CameraQrReader(camera.door, OpenCvCamera(camera.device), fps_limit=camera.fps, face=looker, qr=camera.qr)
+        )
     return drivers

@@ -23,12 +23,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from terminals.inputs import QrScanned, Submit
+from terminals.inputs import FaceAttempt, Presentation, QrScanned, Submit
 
 log = logging.getLogger(__name__)
 
 Frame = npt.NDArray[np.uint8]
 """A camera frame: BGR (height, width, 3) or grayscale (height, width), 8 bits per channel."""
+
+FaceLooker = Callable[[Frame], FaceAttempt | None]
+"""The face logic of a door (`FaceService.looker`): each frame in, an attempt out when one is complete."""
 
 _CROP_MARGIN = 0.15
 """Share of the located code's size kept around it when decoding (room for the quiet zone and tilt)."""
@@ -236,7 +239,7 @@ class FrameFeed:
 
 
 class CameraQrReader:
-    """A door's QR camera: a daemon thread reads, decodes and submits each new code once.
+    """A door's camera: a daemon thread reads frames, submits each new QR code once and, given `face`, faces.
 
     `stall_s`: how long a source may return no frame before it counts as failed (None: never, as for a
     `FrameFeed` that only has frames when someone pushes one). Retries back off from `retry_s` to `max_retry_s`.
@@ -253,6 +256,8 @@ class CameraQrReader:
         retry_s: float = 0.5,
         max_retry_s: float = 10.0,
         stop_timeout_s: float = 5.0,
+        face: FaceLooker | None = None,
+        qr: bool = True,
     ) -> None:
         if fps_limit <= 0:
             raise ValueError("fps_limit must be positive")
@@ -266,6 +271,8 @@ class CameraQrReader:
         self.retry_s = retry_s
         self.max_retry_s = max_retry_s
         self.stop_timeout_s = stop_timeout_s
+        self.face = face
+        self.qr = qr
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -315,9 +322,9 @@ class CameraQrReader:
                 started = time.monotonic()
                 problem: str | None = None
                 try:
-                    got_frame, text = self._next_text(decoder)
+                    got_frame, text, attempt = self._next_frame(decoder)
                 except Exception as exc:
-                    got_frame, text = False, None
+                    got_frame, text, attempt = False, None, None
                     problem = f"{type(exc).__name__}: {exc}"
                 if problem is None and not got_frame and self.stall_s is not None:
                     silent_s = started - last_frame_at
@@ -336,8 +343,11 @@ class CameraQrReader:
                         log.info("door %d: QR camera %r delivers frames again", self.door, self.source)
                         failing = False
                         backoff = self.retry_s
+                if attempt is not None:
+                    self._submit(submit, attempt)
                 if text is not None and debouncer.accept(text):
-                    self._submit(submit, text)
+                    log.debug("door %d: QR code read (%d characters)", self.door, len(text))
+                    self._submit(submit, QrScanned(door=self.door, text=text))
                 stop.wait(max(0.0, interval - (time.monotonic() - started)))
         finally:
             try:
@@ -345,16 +355,25 @@ class CameraQrReader:
             except Exception:
                 log.exception("door %d: could not close QR camera %r", self.door, self.source)
 
-    def _next_text(self, decoder: QrDecoder) -> tuple[bool, str | None]:
-        """Read and decode one frame: whether a frame came, and its text. The frame ends with this call."""
+    def _next_frame(self, decoder: QrDecoder) -> tuple[bool, str | None, FaceAttempt | None]:
+        """Read one frame and examine it: whether a frame came, its QR text, a face attempt it completes.
+
+        The frame ends with this call.
+        """
         frame = self.source.read()
         if frame is None:
-            return False, None
-        return True, decoder.decode(frame)
+            return False, None, None
+        attempt = None
+        if self.face is not None and frame.ndim == 3 and frame.shape[2] == 3:
+            try:
+                attempt = self.face(frame)
+            except Exception:
+                # A face engine failure must not take the QR reader (or the camera) down with it.
+                log.exception("door %d: face engine failed on a frame", self.door)
+        return True, decoder.decode(frame) if self.qr else None, attempt
 
-    def _submit(self, submit: Submit, text: str) -> None:
-        log.debug("door %d: QR code read (%d characters)", self.door, len(text))
+    def _submit(self, submit: Submit, presentation: Presentation) -> None:
         try:
-            submit(QrScanned(door=self.door, text=text))
+            submit(presentation)
         except Exception:
-            log.exception("door %d: the terminal loop did not take a QR scan", self.door)
+            log.exception("door %d: the terminal loop did not take a %s", self.door, type(presentation).__name__)

@@ -489,6 +489,17 @@ def test_face_match_without_a_held_template_is_refused(rig: Rig) -> None:
     assert rig.decide(FaceAttempt(GARAGE, ALICE)).reason is Reason.METHOD_NOT_ALLOWED
 
 
+def test_face_match_on_a_template_no_longer_held_is_refused(rig: Rig) -> None:
+    assert rig.decide(FaceAttempt(FRONT, ALICE, 0.8, template=77)).granted
+    # The gallery still had template 76 (erased or replaced by sync): the match is not honoured.
+    assert rig.decide(FaceAttempt(FRONT, ALICE, 0.8, template=76)).reason is Reason.UNKNOWN
+
+
+def test_face_too_close_between_two_people_is_refused_as_ambiguous(rig: Rig) -> None:
+    verdict = rig.decide(FaceAttempt(FRONT, None, 0.6, ambiguous=True))
+    assert (verdict.granted, verdict.reason) == (False, Reason.AMBIGUOUS)
+
+
 def test_people_without_face_have_the_same_access(rig: Rig) -> None:
     for door_id in (FRONT, GARAGE):
         assert rig.decide(CardPresented(door_id, BOB_CARD)).granted

@@ -1,0 +1,146 @@
+"""The terminal's face entry: loads the engine and the template gallery in the background, then serves cameras.
+
+Until both are loaded (seconds), and for good if the models cannot be loaded, face entry is simply not
+available: cards, ID documents and codes work from the first moment, as at a door without a camera.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from gatehouse_core.face.pad import AcceptAll, MultiFrameConsistency, PresentationAttackDetector
+from gatehouse_core.face.types import FaceModel, Image
+
+from .config import TerminalFaceConfig
+from .drivers.face import DoorFaceSettings, FaceWatcher
+from .face_index import FaceIndex
+from .inputs import FaceAttempt
+
+log = logging.getLogger(__name__)
+
+
+class FaceState(enum.Enum):
+    """Whether face entry is available."""
+
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class FaceService:
+    """Face engine, gallery and one watcher per door camera."""
+
+    def __init__(self, config: TerminalFaceConfig, doors: list[int], store_path: Path, seal_key: bytes) -> None:
+        self.config = config
+        self.doors = doors
+        self.state = FaceState.LOADING
+        self.problem = ""
+        self.model: FaceModel | None = None
+        self.index: FaceIndex | None = None
+        self._store_path = store_path
+        self._seal_key = seal_key
+        self._watchers: dict[int, FaceWatcher] = {}
+        self._inference = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Load in the background."""
+        self._thread = threading.Thread(target=self._load, name="face-load", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the gallery worker."""
+        if self._thread is not None:
+            self._thread.join(30)
+        if self.index is not None:
+            self.index.stop()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until models and gallery are loaded (tests, benchmarks); False if loading failed or timed out."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.index is not None and self.index.wait_ready(timeout)
+
+    def synced(self, people: frozenset[str], full: bool) -> None:
+        """Pass the roster changes sync committed on to the gallery (from the terminal loop)."""
+        index = self.index
+        if index is not None:
+            index.synced(people, full)
+
+    def look(self, door: int, frame: Image) -> FaceAttempt | None:
+        """A camera thread's frame at `door`; the attempt to submit, if this frame completes one."""
+        watcher = self._watchers.get(door)
+        if watcher is None:
+            return None
+        return watcher.look(frame)
+
+    def looker(self, door: int) -> _DoorLooker:
+        """What a camera at `door` calls with each frame."""
+        return _DoorLooker(self, door)
+
+    def status(self) -> dict[str, Any]:
+        """For the control interface: state, model and template count, never a template."""
+        report: dict[str, Any] = {"state": self.state.value}
+        if self.problem:
+            report["problem"] = self.problem
+        if self.model is not None:
+            report["model"] = self.model.model_id
+        if self.index is not None:
+            report["templates"] = len(self.index.gallery)
+            report["loaded"] = self.index.ready
+            if self.index.other_model:
+                report["templates_of_other_models"] = self.index.other_model
+        return report
+
+    def _load(self) -> None:
+        try:
+            model = self.config.load()
+            policy = self.config.policy(model.model_id)
+        except Exception as exc:
+            self.state = FaceState.FAILED
+            self.problem = str(exc)
+            log.error("face entry is unavailable at this terminal (%s); card, ID and code work as always", exc)
+            return
+        index = FaceIndex(self._store_path, self._seal_key, model.model_id, model.dim)
+        self.model = model
+        self.index = index
+        index.start()
+        settings = DoorFaceSettings(
+            near_zone_px=self.config.near_zone_px,
+            detect_side=self.config.detect_side,
+            attempts=self.config.attempts,
+            presence_gap_s=self.config.presence_gap_s,
+        )
+        for door in self.doors:
+            self._watchers[door] = FaceWatcher(
+                door,
+                model,
+                index,
+                policy,
+                min_margin=self.config.min_margin,
+                pad=self._pad(),
+                settings=settings,
+                lock=self._inference,
+            )
+        self.state = FaceState.READY
+        log.info("face engine %s loaded (model %s)", model.engine, model.model_id)
+
+    def _pad(self) -> PresentationAttackDetector:
+        if self.config.pad == "none":
+            return AcceptAll()
+        return MultiFrameConsistency(self.config.pad_frames)
+
+
+class _DoorLooker:
+    """A camera's handle on the face service for its door."""
+
+    def __init__(self, service: FaceService, door: int) -> None:
+        self.service = service
+        self.door = door
+
+    def __call__(self, frame: Image) -> FaceAttempt | None:
+        return self.service.look(self.door, frame)
