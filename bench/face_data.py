@@ -8,6 +8,7 @@ listed as images but the enrollment decoder accepts only JPEG, PNG and WebP, so 
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +25,22 @@ from gatehouse_core.face.types import Detection, FaceModel, Image, Vector
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+
+def find_shared() -> Path:
+    """The shared folder (models/, data/faces-dev/): $GATEHOUSE_SHARED, else next to the repository.
+
+    A clone elsewhere (a CI checkout in /tmp, say) falls back to /work/shared, where this project's machines
+    keep it.
+    """
+    candidates = [Path(os.environ["GATEHOUSE_SHARED"])] if os.environ.get("GATEHOUSE_SHARED") else []
+    candidates += [Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")]
+    for candidate in candidates:
+        if (candidate / "models").is_dir():
+            return candidate
+    return candidates[0]
+
+
+SHARED = find_shared()
 """The shared folder next to the repository (models and face data)."""
 
 DEFAULT_MODEL_DIRS = {"insightface": SHARED / "models" / "buffalo_s", "opencv": SHARED / "models" / "opencv_zoo"}
@@ -78,9 +94,10 @@ class _Detected:
         self.enroll_score = model.enroll_score
 
     def detect(self, image: Image, max_side: int) -> list[Detection]:
-        """The faces found before (always at DETECT_SIDE)."""
-        assert max_side == DETECT_SIDE, "the gates detect at DETECT_SIDE"
-        return list(self._faces)
+        """The faces found before for DETECT_SIDE; other sizes go to the model."""
+        if max_side == DETECT_SIDE:
+            return list(self._faces)
+        return self._model.detect(image, max_side)
 
     def embed(self, image: Image, face: Detection) -> Vector:
         """The wrapped model's embedding."""
@@ -157,7 +174,8 @@ def embed_folder(
             rejected[exc.reason] += 1
             unreadable.append(path)
             continue
-        faces = model.detect(image, DETECT_SIDE)
+        # As the gates do: a face filling a small photo is found on a second look at half the size.
+        faces = model.detect(image, DETECT_SIDE) or model.detect(image, DETECT_SIDE // 2)
         try:
             gated, _report = check_enrollment(_Detected(model, faces), image, limits)
         except QualityRejected as exc:

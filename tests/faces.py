@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from bench.face_data import SHARED
+
 MODELS = SHARED / "models"
 FACES = SHARED / "data" / "faces-dev"
 MODEL_DIRS = {"insightface": MODELS / "buffalo_s", "opencv": MODELS / "opencv_zoo"}

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 import gatehouse_core.face.enroll as face_enroll_module
+from bench.face_data import SHARED
 from gatehouse_core.configfile import parse_config
 from gatehouse_core.face.enroll import PhotoLimits, template_from_photo
 from gatehouse_core.face.quality import ADVICE, QualityLimits, QualityReason
@@ -59,7 +60,6 @@ from server.services.face_enrollment import (
 from server.services.face_templates import unseal_vector
 from tests.conftest import TEST_ACTOR, server_config
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 MODELS = SHARED / "models"
 FACES = SHARED / "data" / "faces-dev"
 INSIGHTFACE_ID = "w600k_mbf-9cc6e4a75f0e"
@@ -89,7 +89,7 @@ def face_image(name: str = "Al_Pacino", number: int = 1) -> PilImage.Image:
 
 def engine_for(engine: str, folder: str) -> EnrollmentEngine:
     if not (MODELS / folder).is_dir():
-        pytest.skip(f"face models not found in {MODELS / folder}")
+        pytest.fail(f"face models not found in {MODELS / folder}: set GATEHOUSE_SHARED to the shared folder")
     return EnrollmentEngine(FaceServerConfig(engine=engine, model_dir=MODELS / folder))
 
 
@@ -587,7 +587,7 @@ def run(*args: str) -> tuple[int, str]:
 def cli_server(tmp_path: Path, key_dir: Path) -> Iterator[tuple[Path, dict[str, int]]]:
     """A server config with a [face] section, an upgraded database, a face site and two people (one consented)."""
     if not (MODELS / "buffalo_s").is_dir():
-        pytest.skip(f"face models not found in {MODELS}")
+        pytest.fail(f"face models not found in {MODELS}: set GATEHOUSE_SHARED to the shared folder")
     path = tmp_path / "server.toml"
     path.write_text(
         f'mode = "production"\ndatabase_url = "sqlite:///{tmp_path / "gh.db"}"\nkey_dir = "{key_dir}"\n'

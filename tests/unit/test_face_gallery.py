@@ -370,7 +370,7 @@ def test_searches_never_see_removed_templates_while_the_writer_works() -> None:
     """Readers search non-stop while one writer adds, removes, grows and replaces the whole gallery."""
     rng = np.random.default_rng(12)
     dim = 64
-    pool = centres(rng, 6000, dim)  # key k always has vector pool[k]; keys are never reused
+    pool = centres(rng, 20000, dim)  # key k always has vector pool[k]; keys are never reused
     gallery = Gallery(dim, capacity=16, candidates=8)
     gone: set[int] = set()
     gone_lock = threading.Lock()
@@ -387,7 +387,7 @@ def test_searches_never_see_removed_templates_while_the_writer_works() -> None:
                 with gone_lock:
                     removed = frozenset(gone)
                 # Query with a removed template's own vector when there is one: it would score 1.0 if still there.
-                key = pick.choice(tuple(removed)) if removed and pick.random() < 0.7 else pick.randrange(6000)
+                key = pick.choice(tuple(removed)) if removed and pick.random() < 0.7 else pick.randrange(len(pool))
                 for found in search(pool[key], people=3):
                     assert found.key not in removed, f"removed template {found.key} returned"
                     assert found.label == f"p{found.key}"
@@ -400,7 +400,11 @@ def test_searches_never_see_removed_templates_while_the_writer_works() -> None:
         thread.start()
     live: list[int] = []
     try:
-        for step in range(3000):
+        # At least 3000 writes, and on until both readers have searched a fair number of times.
+        deadline = time.monotonic() + 10
+        for step in range(12000):
+            if step >= 3000 and (min(counts.values()) >= 50 or time.monotonic() > deadline):
+                break
             if step % 1000 == 999:
                 batch = list(range(next_key, next_key + 800))
                 next_key += 800
