@@ -376,4 +376,5 @@ class CameraQrReader:
         try:
             submit(presentation)
         except Exception:
-            log.exception("door %d: the terminal loop did not take a %s", self.door, type(presentation).__name__)
+            what = "face attempt" if isinstance(presentation, FaceAttempt) else "QR scan"
+            log.exception("door %d: the terminal loop did not take a %s", self.door, what)
