@@ -84,6 +84,7 @@ class FaceWatcher:
         self.phase = Phase.IDLE
         self._observations: list[Observation] = []
         self._failures = 0
+        self._turned = 0
         self._last_seen = 0.0
 
     def look(self, frame: Image) -> FaceAttempt | None:
@@ -102,7 +103,13 @@ class FaceWatcher:
         self.phase = Phase.LOOKING
         pose = estimate_pose(face.landmarks)
         if max(abs(pose.yaw), abs(pose.pitch)) > self.settings.max_turn_deg:
-            return None
+            # Not a failure yet (people turn towards the door), but someone who never faces the camera still
+            # gets the fallback prompt, after twice as many frames.
+            self._turned += 1
+            if self._turned < 2 * self.settings.attempts:
+                return None
+            self.phase = Phase.DONE
+            return FaceAttempt(door=self.door, person=None)
         return self._match(frame, face, now)
 
     def _near_face(self, frame: Image) -> Detection | None:
@@ -140,3 +147,4 @@ class FaceWatcher:
         self.phase = Phase.IDLE
         self._observations.clear()
         self._failures = 0
+        self._turned = 0

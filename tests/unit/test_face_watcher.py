@@ -150,3 +150,18 @@ def test_nothing_happens_while_templates_are_loading(index: FakeIndex) -> None:
     w = watcher(model, index, clock)
     assert w.look(FRAME) is None
     assert model.embedded == 0 and model.faces  # not even detected
+
+
+def test_a_face_that_never_turns_to_the_camera_still_gets_the_fallback(index: FakeIndex) -> None:
+    clock = [0.0]
+    turned = face(120)
+    marks = turned.landmarks.copy()
+    marks[2, 0] += 50  # nose far to one side: head turned well past max_turn_deg
+    turned = Detection(box=turned.box, score=0.9, landmarks=marks)
+    model = FakeModel(faces=[[turned] for _ in range(8)])
+    w = watcher(model, index, clock)
+    results = look_all(w, clock, 8)
+    refusals = [r for r in results if r is not None]
+    assert len(refusals) == 1 and refusals[0].person is None
+    assert results.index(refusals[0]) == 5  # after 2 x attempts turned frames
+    assert model.embedded == 0
