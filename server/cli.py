@@ -464,7 +464,7 @@ def face_enroll(config_path: Path, person_id: int, photo_path: Path, consent_id:
     from .models import ConsentRecord, Person
     from .services.audit import Actor
     from .services.errors import DomainError
-    from .services.face_enrollment import PhotoRejected, active_consent, enroll_photo_with_report
+    from .services.face_enrollment import PhotoRejected, active_consent, enroll_photo
 
     _config, app = _server_app(config_path, False)
     with app.app_context():
@@ -475,7 +475,7 @@ def face_enroll(config_path: Path, person_id: int, photo_path: Path, consent_id:
             if person is None:
                 fail(f"no person with id {person_id}")
             consent = active_consent(person) if consent_id is None else db.session.get(ConsentRecord, consent_id)
-            enrolled = enroll_photo_with_report(
+            enrolled = enroll_photo(
                 db.session,
                 Actor("cli"),
                 state().keys,

@@ -55,7 +55,6 @@ from server.services.face_enrollment import (
     active_consent,
     check_photo,
     enroll_photo,
-    enroll_photo_with_report,
 )
 from server.services.face_templates import unseal_vector
 from tests.conftest import TEST_ACTOR, server_config
@@ -139,7 +138,7 @@ def journal_seq(site: Site) -> int:
 def enroll(
     model: FaceModel, keys: ServerKeys, person: Person, consent: ConsentRecord | None, photo: bytes, **kw: Any
 ) -> FaceTemplate:
-    template = enroll_photo(db.session, TEST_ACTOR, keys, model, person, consent, photo, **kw)
+    template = enroll_photo(db.session, TEST_ACTOR, keys, model, person, consent, photo, **kw).template
     db.session.commit()
     return template
 
@@ -191,9 +190,7 @@ def test_enrollment_stores_the_sealed_embedding_and_journals_it(
 def test_enrollment_reports_what_the_gates_measured(
     model: FaceModel, keys: ServerKeys, site: Site, alice: Person
 ) -> None:
-    enrolled = enroll_photo_with_report(
-        db.session, TEST_ACTOR, keys, model, alice, give_consent(alice), face_bytes("Al_Pacino")
-    )
+    enrolled = enroll_photo(db.session, TEST_ACTOR, keys, model, alice, give_consent(alice), face_bytes("Al_Pacino"))
     report = enrolled.report
     assert report.face_px >= 64 and report.score >= model.enroll_score and report.sharpness >= 25
     assert abs(report.pose.yaw) <= 35 and abs(report.pose.pitch) <= 30

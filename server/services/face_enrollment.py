@@ -95,7 +95,7 @@ def check_photo(
     return _template(model, photo, limits, photo_limits).report
 
 
-def enroll_photo_with_report(
+def enroll_photo(
     session: DbSession,
     actor: Actor,
     keys: ServerKeys,
@@ -108,7 +108,12 @@ def enroll_photo_with_report(
     *,
     at: datetime | None = None,
 ) -> Enrolled:
-    """As `enroll_photo`, also returning what the gates measured."""
+    """Make and store a person's face template from a photo (replacing their template of the same model).
+
+    Refuses (RuleViolation) an inactive person, a site without face entry or a missing consent before the photo
+    is decoded, and a photo that fails a gate with PhotoRejected (code photo_<reason>); nothing is stored then.
+    Returns the template with what the gates measured.
+    """
     at = at or utcnow()
     # Rules that need no photo come first: a refused enrollment never decodes the photo at all.
     consent = require_enrollable(person, consent, at)
@@ -130,29 +135,6 @@ def enroll_photo_with_report(
     )
     log.info("face template %d stored for person %d (model %s)", template.id, person.id, model.model_id)
     return Enrolled(template=template, report=enrollment.report)
-
-
-def enroll_photo(
-    session: DbSession,
-    actor: Actor,
-    keys: ServerKeys,
-    model: FaceModel,
-    person: Person,
-    consent: ConsentRecord | None,
-    photo: bytes,
-    limits: QualityLimits | None = None,
-    photo_limits: PhotoLimits | None = None,
-    *,
-    at: datetime | None = None,
-) -> FaceTemplate:
-    """Make and store a person's face template from a photo, replacing their template of the same model.
-
-    Refuses (RuleViolation) an inactive person, a site without face entry or a missing consent before the photo
-    is decoded, and a photo that fails a gate with PhotoRejected (code photo_<reason>); nothing is stored then.
-    """
-    return enroll_photo_with_report(
-        session, actor, keys, model, person, consent, photo, limits, photo_limits, at=at
-    ).template
 
 
 # ---- the engine of one server process ------------------------------------------------------------------------
