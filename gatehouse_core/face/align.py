@@ -48,3 +48,12 @@ def align_crop(image: Image, landmarks: npt.NDArray[np.floating]) -> Image:
     matrix = similarity_transform(landmarks, ARCFACE_112)
     crop = cv2.warpAffine(image, matrix, (CROP, CROP), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
     return np.asarray(crop, dtype=np.uint8)
+
+
+def scaled_to(image: Image, max_side: int) -> tuple[Image, float]:
+    """A copy with its longer side `max_side` pixels, and the factor applied (detectors look at this copy)."""
+    height, width = image.shape[:2]
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return np.asarray(resized, dtype=np.uint8), scale

@@ -8,7 +8,7 @@ import numpy as np
 
 from .photo import PhotoError, decode_photo
 from .quality import QualityLimits, QualityReason, QualityRejected, QualityReport, check_enrollment
-from .types import FaceModel, Vector
+from .types import FaceModel, Vector, unit_vector
 
 TEMPLATE_DTYPE = np.dtype("<f4")
 
@@ -58,8 +58,4 @@ def vector_from_bytes(data: bytes, dim: int) -> Vector:
     """Parse an embedding of `dim` values; ValueError if the length or values are wrong."""
     if len(data) != dim * TEMPLATE_DTYPE.itemsize:
         raise ValueError(f"a template of this model has {dim} values, not {len(data) // 4}")
-    vector = np.frombuffer(data, dtype=TEMPLATE_DTYPE).astype(np.float32)
-    norm = float(np.linalg.norm(vector))
-    if not np.isfinite(norm) or norm == 0:
-        raise ValueError("the template is not a usable embedding")
-    return vector / norm
+    return unit_vector(np.frombuffer(data, dtype=TEMPLATE_DTYPE))

@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from .align import align_crop
+from .align import align_crop, scaled_to
 from .modelfiles import model_id, pick
-from .types import Detection, FaceEngineError, Image, Vector
+from .types import Detection, FaceEngineError, Image, Vector, unit_vector
 
 _STRIDES = (8, 16, 32)
 _ANCHORS_PER_CELL = 2
@@ -75,12 +75,10 @@ class InsightFaceModel:
 
     def detect(self, image: Image, max_side: int) -> list[Detection]:
         """Faces in `image`, best first, detected on a copy scaled to `max_side` on its longer side."""
-        height, width = image.shape[:2]
-        scale = max_side / max(height, width)
-        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        resized, scale = scaled_to(image, max_side)
+        new_h, new_w = resized.shape[:2]
         # The network needs sides that are multiples of its largest stride; pad right and bottom.
         pad_w, pad_h = -(-new_w // 32) * 32, -(-new_h // 32) * 32
-        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         canvas = np.zeros((pad_h, pad_w, 3), dtype=np.uint8)
         canvas[:new_h, :new_w] = resized
         blob = cv2.dnn.blobFromImage(canvas, 1.0 / 128.0, (pad_w, pad_h), (127.5, 127.5, 127.5), swapRB=True)
@@ -152,8 +150,4 @@ class InsightFaceModel:
         """The normalised 512-d embedding of `face`."""
         crop = self.aligned(image, face)
         blob = cv2.dnn.blobFromImage(crop, 1.0 / 127.5, (112, 112), (127.5, 127.5, 127.5), swapRB=True)
-        vector = np.asarray(self._rec.run(None, {self._rec_input: blob})[0][0], dtype=np.float32)
-        norm = float(np.linalg.norm(vector))
-        if not np.isfinite(norm) or norm == 0:
-            raise FaceEngineError("the recognizer returned an empty embedding")
-        return vector / norm
+        return unit_vector(self._rec.run(None, {self._rec_input: blob})[0][0])

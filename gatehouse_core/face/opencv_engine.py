@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .align import align_crop
+from .align import align_crop, scaled_to
 from .modelfiles import model_id, pick
-from .types import Detection, FaceEngineError, Image, Vector
+from .types import Detection, FaceEngineError, Image, Vector, unit_vector
 
 _NMS_IOU = 0.3
 _TOP_K = 50
@@ -49,10 +49,8 @@ class OpenCvFaceModel:
 
     def detect(self, image: Image, max_side: int) -> list[Detection]:
         """Faces in `image`, best first, detected on a copy scaled to `max_side` on its longer side."""
-        height, width = image.shape[:2]
-        scale = max_side / max(height, width)
-        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        resized, scale = scaled_to(image, max_side)
+        new_h, new_w = resized.shape[:2]
         if self._input_size != (new_w, new_h):
             self._det.setInputSize((new_w, new_h))
             self._input_size = (new_w, new_h)
@@ -75,8 +73,4 @@ class OpenCvFaceModel:
 
     def embed(self, image: Image, face: Detection) -> Vector:
         """The normalised 128-d embedding of `face`."""
-        vector = np.asarray(self._rec.feature(self.aligned(image, face)), dtype=np.float32).reshape(-1)
-        norm = float(np.linalg.norm(vector))
-        if not np.isfinite(norm) or norm == 0:
-            raise FaceEngineError("the recognizer returned an empty embedding")
-        return vector / norm
+        return unit_vector(self._rec.feature(self.aligned(image, face)))

@@ -84,3 +84,12 @@ class FaceModel(Protocol):
 
     def aligned(self, image: Image, face: Detection) -> Image:
         """The 112x112 aligned crop the recognizer sees (for quality checks; never kept)."""
+
+
+def unit_vector(values: npt.ArrayLike) -> Vector:
+    """`values` scaled to length 1 as float32; ValueError if it has no usable direction (zero, NaN, inf)."""
+    vector = np.asarray(values, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(vector))
+    if not np.isfinite(norm) or norm == 0:
+        raise ValueError("not a usable face embedding (zero or non-finite)")
+    return vector / norm
