@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,18 +123,20 @@ class FaceIndex:
             store.close()
 
     def _load_all(self, store: TerminalStore) -> None:
-        items: list[tuple[int, str, np.ndarray]] = []
         held: dict[str, set[int]] = {}
         self.other_model = self.unusable = 0
-        for record in store.records("person"):
-            if isinstance(record, PersonRecord):
-                vectors = list(self._vectors(record))
-                items.extend((tid, record.pseudonym, v) for tid, v in vectors)
-                if vectors:
-                    held[record.pseudonym] = {tid for tid, _ in vectors}
-        self.gallery.replace_all(items)
+
+        def items() -> Iterator[tuple[int, str, np.ndarray]]:
+            # Records are read and unsealed one at a time, straight into the gallery's build.
+            for record in store.iter_records("person"):
+                if isinstance(record, PersonRecord):
+                    for tid, vector in self._vectors(record):
+                        held.setdefault(record.pseudonym, set()).add(tid)
+                        yield tid, record.pseudonym, vector
+
+        self.gallery.replace_all(items())
         self._held = held
-        log.info("face index: %d templates of %d people loaded", len(items), len(held))
+        log.info("face index: %d templates of %d people loaded", len(self.gallery), len(held))
         if self.other_model:
             log.warning(
                 "face index: %d templates were made by another face model than %s and are not used; "

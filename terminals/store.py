@@ -288,10 +288,12 @@ class TerminalStore:
 
     def records(self, kind: str) -> list[Record]:
         """All held records of one kind."""
-        return [
-            _RECORD.validate_json(body)
-            for (body,) in self._db.execute("SELECT body FROM records WHERE kind = ? ORDER BY key", (kind,))
-        ]
+        return list(self.iter_records(kind))
+
+    def iter_records(self, kind: str) -> Iterator[Record]:
+        """The held records of one kind, parsed one at a time (a whole roster never sits in memory)."""
+        for (body,) in self._db.execute("SELECT body FROM records WHERE kind = ? ORDER BY key", (kind,)):
+            yield _RECORD.validate_json(body)
 
     def record(self, kind: str, key: str) -> Record | None:
         """One held record."""
