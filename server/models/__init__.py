@@ -21,7 +21,9 @@ from .people import (
     Person,
     PersonKind,
     PersonStatus,
+    StaleReason,
 )
+from .privacy import Alarm, AlarmKind, PrivacyAssessment, PrivacyNotice
 from .records import AccessEvent, AuditEntry, ConsoleRole, Decision, EntryMethod, JournalEntry, JournalKind
 from .site import Door, Site, Terminal, TerminalStatus, terminal_doors
 from .users import ConsoleUser
@@ -29,6 +31,8 @@ from .users import ConsoleUser
 __all__ = [
     "AccessEvent",
     "AccessGroup",
+    "Alarm",
+    "AlarmKind",
     "AuditEntry",
     "Base",
     "ConfirmedBy",
@@ -53,7 +57,10 @@ __all__ = [
     "Person",
     "PersonKind",
     "PersonStatus",
+    "PrivacyAssessment",
+    "PrivacyNotice",
     "Site",
+    "StaleReason",
     "TemplateHolding",
     "Terminal",
     "TerminalStatus",

@@ -53,8 +53,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
-def str_enum(enum_cls: type[enum.Enum], length: int = 16) -> Enum:
-    """A portable enum column: VARCHAR with a CHECK constraint, storing the member's value."""
+def str_enum(enum_cls: type[enum.Enum], length: int = 16, name: str | None = None) -> Enum:
+    """A portable enum column: VARCHAR with a CHECK constraint, storing the member's value.
+
+    `name` names the CHECK constraint when a table has two columns of the same enum.
+    """
     return Enum(
         enum_cls,
         native_enum=False,
@@ -62,5 +65,5 @@ def str_enum(enum_cls: type[enum.Enum], length: int = 16) -> Enum:
         length=length,
         validate_strings=True,
         values_callable=lambda cls: [m.value for m in cls],
-        name=enum_cls.__name__.lower(),
+        name=name or enum_cls.__name__.lower(),
     )

@@ -19,6 +19,8 @@ class ErasureReason(enum.StrEnum):
     RETENTION = "retention"
     REPLACED = "replaced"
     MANAGER = "manager"
+    DEACTIVATED = "deactivated"
+    MODEL_CHANGED = "model_changed"
 
 
 class ErasureReceipt(Base):

@@ -149,6 +149,13 @@ class ConsentGiver(enum.StrEnum):
     GUARDIAN = "guardian"
 
 
+class StaleReason(enum.StrEnum):
+    """Why a consent no longer covers face matching until it is renewed."""
+
+    NOTICE = "notice"  # a new privacy notice version was published
+    FACE_MODEL = "face_model"  # the site moved to another face model
+
+
 class ConsentRecord(Base):
     """Separate, specific consent to face processing, from the person or a guardian."""
 
@@ -164,7 +171,8 @@ class ConsentRecord(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(String(32), default="face_entry")
-    # SHA-256 of the exact notice text shown.
+    # The notice version shown and the SHA-256 of its exact text.
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("privacy_notices.id", ondelete="RESTRICT"), index=True)
     notice_sha256: Mapped[str] = mapped_column(String(64))
     channel: Mapped[ConsentChannel] = mapped_column(str_enum(ConsentChannel))
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", ondelete="SET NULL"))
@@ -174,11 +182,19 @@ class ConsentRecord(Base):
     given_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawal_channel: Mapped[ConsentChannel | None] = mapped_column(
+        str_enum(ConsentChannel, name="withdrawalchannel")
+    )
+    # Set when a new notice or face model means this consent no longer covers face matching.
+    stale_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stale_reason: Mapped[StaleReason | None] = mapped_column(str_enum(StaleReason))
 
     person: Mapped[Person] = relationship(back_populates="consents")
 
     def is_active(self, at: datetime) -> bool:
-        """Given, not withdrawn and not expired at `at`."""
+        """Given, not withdrawn, not stale and not expired at `at`."""
         if self.withdrawn_at is not None and self.withdrawn_at <= at:
+            return False
+        if self.stale_at is not None:
             return False
         return self.expires_at is None or self.expires_at > at

@@ -66,6 +66,10 @@ class JournalKind(enum.StrEnum):
     DOOR_POLICY = "door_policy"
     SCHEDULE = "schedule"
     PERSON_STATUS = "person_status"
+    # A person's face consent changed (renewed, stale): their templates join or leave terminals' rosters.
+    FACE_CONSENT = "face_consent"
+    # Something changed for everyone at the site (a new notice or face model): every terminal takes a snapshot.
+    ROSTER_RESET = "roster_reset"
 
 
 class JournalEntry(Base):

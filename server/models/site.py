@@ -19,6 +19,13 @@ class Site(Base):
     """A compound, park, school or office with its own doors, people and journal."""
 
     __tablename__ = "sites"
+    __table_args__ = (
+        CheckConstraint(
+            "minor_age BETWEEN 0 AND 25 AND event_retention_days >= 1 AND visitor_retention_days >= 0 "
+            "AND template_unused_days >= 1 AND erasure_alarm_hours >= 1",
+            name="privacy_settings_range",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)  # used in MQTT topics
@@ -27,6 +34,16 @@ class Site(Base):
     minor_age: Mapped[int] = mapped_column(Integer, default=14)
     face_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     no_face_for_minors: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Residents may enroll their face from the phone app (after consent there); off unless a manager allows it.
+    app_face_enrollment: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The face model templates are made with; a new one makes every consent stale (see services.privacy).
+    face_model_id: Mapped[str | None] = mapped_column(String(64))
+    # Retention: access events, visitor data after the pass ends, face templates not used for this long.
+    event_retention_days: Mapped[int] = mapped_column(Integer, default=90)
+    visitor_retention_days: Mapped[int] = mapped_column(Integer, default=30)
+    template_unused_days: Mapped[int] = mapped_column(Integer, default=365)
+    # A terminal that has not confirmed a deletion after this long raises an alarm.
+    erasure_alarm_hours: Mapped[int] = mapped_column(Integer, default=24)
     # Last sequence number handed out in this site's change journal.
     journal_seq: Mapped[int] = mapped_column(Integer, default=0)
     # Highest sequence the worker has published to every terminal of the site (broker acknowledged).
