@@ -4,73 +4,26 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
-from gatehouse_core.configfile import ConfigError
 from gatehouse_core.keyring import SIGNING_PUBLIC_KEY, KeyDirError, init_keys
 
-from .terminal_files import write_terminal_dir
-
-if TYPE_CHECKING:
-    from gatehouse_core.face.quality import QualityReport
-
-    from .services.face_enrollment import PhotoRejected
-
-T = TypeVar("T")
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    envvar="GATEHOUSE_CONFIG",
-    help="Config file (TOML). See config/ for commented examples.",
+from .cli_common import (
+    app_context,
+    check_option,
+    config_option,
+    fail,
+    load_or_exit,
+    server_app,
+    setup_logging,
+    stop_on_signals,
 )
-check_option = click.option("--check-config", is_flag=True, help="Validate the config file, report and exit.")
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print an error for the operator and exit non-zero."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def load_or_exit(loader: Callable[[Path], T], path: Path, check_only: bool = False) -> T:
-    """Load a config file; on problems print each key, value and reason and exit 2."""
-    try:
-        config = loader(path)
-    except ConfigError as exc:
-        click.echo(exc.report(), err=True)
-        sys.exit(2)
-    if check_only:
-        click.echo(f"config file {path} is valid")
-        sys.exit(0)
-    return config
-
-
-def setup_logging(level: str) -> None:
-    """Plain, timestamped logs on stderr."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    # Migration chatter is not news to an operator.
-    logging.getLogger("alembic").setLevel(max(logging.getLevelName(level), logging.WARNING))
-
-
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGINT and SIGTERM set the one stop event every loop watches."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+from .cli_face import face
+from .terminal_files import write_terminal_dir
 
 
 @click.group()
@@ -79,30 +32,15 @@ def main() -> None:
     """Gatehouse access control: face always optional, consent first, terminals decide offline."""
 
 
+main.add_command(face)
+
+
 # ---- server ---------------------------------------------------------------------------------------------------
 
 
 @main.group()
 def server() -> None:
     """The console web server and the worker."""
-
-
-def _server_app(config_path: Path, check_only: bool):  # type: ignore[no-untyped-def]
-    from .app import create_app
-    from .config import load_server_config
-
-    config = load_or_exit(load_server_config, config_path, check_only)
-    setup_logging(config.log_level)
-    try:
-        app = create_app(config)
-    except KeyDirError as exc:
-        fail(str(exc))
-    from .dbcheck import schema_problem
-
-    problem = schema_problem(app)
-    if problem:
-        fail(problem)
-    return config, app
 
 
 @server.command("run")
@@ -115,7 +53,7 @@ def server_run(config_path: Path, check_config: bool) -> None:
     from .extensions import db
     from .services.users import admin_exists
 
-    config, app = _server_app(config_path, check_config)
+    config, app = server_app(config_path, check_config)
     if config.mode == "production":
         with app.app_context():
             if not admin_exists(db.session):
@@ -142,7 +80,7 @@ def server_worker(config_path: Path, check_config: bool) -> None:
     """Run the worker: MQTT ingest of terminal status (sync publisher and event ingest to follow)."""
     from .worker import Worker
 
-    _config, app = _server_app(config_path, check_config)
+    _config, app = server_app(config_path, check_config)
     stop = threading.Event()
     stop_on_signals(stop)
     Worker(app, stop).run()
@@ -207,11 +145,6 @@ def keys_init(key_dir: Path | None, config_path: Path | None, force: bool) -> No
     click.echo(f"terminals pin {key_dir / SIGNING_PUBLIC_KEY}")
 
 
-def _app_context(config_path: Path):  # type: ignore[no-untyped-def]
-    _config, app = _server_app(config_path, False)
-    return app.app_context()
-
-
 @main.group("site")
 def site_group() -> None:
     """Sites."""
@@ -229,7 +162,7 @@ def site_create(config_path: Path, code: str, name: str, timezone: str) -> None:
     from .services.errors import DomainError
     from .services.sites import create_site
 
-    with _app_context(config_path):
+    with app_context(config_path):
         try:
             site = create_site(db.session, Actor("cli"), code=code, name=name, timezone=timezone)
             db.session.commit()
@@ -258,7 +191,7 @@ def users_create(config_path: Path, username: str, role: str, password_file: cli
 
     generated = password_file is None
     password = generate_password() if password_file is None else password_file.read().strip()  # type: ignore[attr-defined]
-    with _app_context(config_path):
+    with app_context(config_path):
         try:
             create_user(db.session, Actor("cli"), username, password, ConsoleRole(role))
             db.session.commit()
@@ -383,7 +316,7 @@ def terminal_add(
     from .services.sites import get_site
     from .services.terminals import provision_terminal
 
-    config, app = _server_app(config_path, False)
+    config, app = server_app(config_path, False)
     with app.app_context():
         try:
             site = get_site(db.session, site_code)
@@ -406,119 +339,6 @@ def terminal_add(
             broker_ca,
         )
         click.echo(f"terminal {made.terminal.ident} provisioned; config in {out_dir / 'terminal.toml'}")
-
-
-# ---- face enrollment ------------------------------------------------------------------------------------------
-
-
-@main.group()
-def face() -> None:
-    """Face enrollment from photos (needs the [face] section of the server config)."""
-
-
-photo_option = click.option(
-    "--photo",
-    "photo_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="JPEG, PNG or WebP photo of the face. It is read into memory only and never kept.",
-)
-
-
-def _read_photo(path: Path, limit: int) -> bytes:
-    # One byte past the limit is enough to refuse the photo as too large without reading all of it.
-    try:
-        with path.open("rb") as handle:
-            return handle.read(limit + 1)
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror}")
-
-
-def _figures(report: QualityReport) -> str:
-    return (
-        f"face {report.face_px:.0f} px, detector score {report.score:.2f}, sharpness {report.sharpness:.0f}, "
-        f"contrast {report.contrast:.0f}, "
-        f"yaw {report.pose.yaw:+.0f}°, pitch {report.pose.pitch:+.0f}°, roll {report.pose.roll:+.0f}°"
-    )
-
-
-def _photo_refused(exc: PhotoRejected) -> NoReturn:
-    click.echo(f"photo refused ({exc.code}): {exc.message}", err=True)
-    if exc.report is not None:
-        click.echo(f"measured: {_figures(exc.report)}", err=True)
-    sys.exit(1)
-
-
-@face.command("enroll")
-@config_option
-@click.option("--person", "person_id", type=int, required=True, help="Id of the person.")
-@photo_option
-@click.option("--consent", "consent_id", type=int, help="Consent record id; default: the person's active consent.")
-def face_enroll(config_path: Path, person_id: int, photo_path: Path, consent_id: int | None) -> None:
-    """Enroll a person's face from a photo.
-
-    Replaces their template of the same model. Exits 1 if the photo is refused, 2 on any other refusal.
-    """
-    from .app import state
-    from .extensions import db
-    from .models import ConsentRecord, Person
-    from .services.audit import Actor
-    from .services.errors import DomainError
-    from .services.face_enrollment import PhotoRejected, active_consent, enroll_photo
-
-    _config, app = _server_app(config_path, False)
-    with app.app_context():
-        engine = state().face
-        try:
-            photo = _read_photo(photo_path, engine.photo_limits.max_bytes)
-            person = db.session.get(Person, person_id)
-            if person is None:
-                fail(f"no person with id {person_id}")
-            consent = active_consent(person) if consent_id is None else db.session.get(ConsentRecord, consent_id)
-            enrolled = enroll_photo(
-                db.session,
-                Actor("cli"),
-                state().keys,
-                engine.model(),
-                person,
-                consent,
-                photo,
-                engine.limits,
-                engine.photo_limits,
-            )
-            db.session.commit()
-        except PhotoRejected as exc:
-            _photo_refused(exc)
-        except DomainError as exc:
-            fail(exc.message)
-        click.echo(f"stored face template {enrolled.template.id} (model {enrolled.template.model_id})")
-        click.echo(f"measured: {_figures(enrolled.report)}")
-
-
-@face.command("check")
-@config_option
-@photo_option
-def face_check(config_path: Path, photo_path: Path) -> None:
-    """Check a photo against the enrollment gates.
-
-    Prints the verdict and what was measured; nothing is stored. Exits 1 if the photo is refused.
-    """
-    from .config import load_server_config
-    from .services.errors import DomainError
-    from .services.face_enrollment import EnrollmentEngine, PhotoRejected, check_photo
-
-    config = load_or_exit(load_server_config, config_path)
-    setup_logging(config.log_level)
-    engine = EnrollmentEngine(config.face)
-    try:
-        photo = _read_photo(photo_path, engine.photo_limits.max_bytes)
-        report = check_photo(engine.model(), photo, engine.limits, engine.photo_limits)
-    except PhotoRejected as exc:
-        _photo_refused(exc)
-    except DomainError as exc:
-        fail(exc.message)
-    click.echo("photo accepted")
-    click.echo(f"measured: {_figures(report)}")
 
 
 # ---- broker ---------------------------------------------------------------------------------------------------
@@ -559,7 +379,7 @@ def broker_files(
     from .extensions import db
 
     names = hostnames or DEFAULT_HOSTNAMES
-    config, app = _server_app(config_path, False)
+    config, app = server_app(config_path, False)
     with app.app_context():
         try:
             files = write_broker_files(
