@@ -68,8 +68,9 @@ def face_enroll(config_path: Path, person_id: int, photo_path: Path, consent_id:
     from .extensions import db
     from .models import ConsentRecord, Person
     from .services.audit import Actor
+    from .services.consent_rules import active_consent
     from .services.errors import DomainError
-    from .services.face_enrollment import PhotoRejected, active_consent, enroll_photo
+    from .services.face_enrollment import PhotoRejected, enroll_photo
 
     _config, app = server_app(config_path, False)
     with app.app_context():

@@ -32,7 +32,6 @@ from server.extensions import db
 from server.face_config import FaceServerConfig
 from server.models import (
     AuditEntry,
-    ConsentChannel,
     ConsentRecord,
     ErasureReason,
     ErasureReceipt,
@@ -44,20 +43,22 @@ from server.models import (
     Site,
     utcnow,
 )
-from server.services import journal, people, sites
+from server.services import journal, people, privacy, sites
 from server.services.audit import Actor
-from server.services.errors import RuleViolation
+from server.services.consent_rules import active_consent
+from server.services.errors import Conflict, DomainError, RuleViolation
 from server.services.face_enrollment import (
     NOT_CONFIGURED,
     EnrollmentEngine,
     FaceUnavailable,
     PhotoRejected,
-    active_consent,
     check_photo,
     enroll_photo,
 )
 from server.services.face_templates import unseal_vector
 from tests.conftest import TEST_ACTOR, server_config
+from tests.privacy import consent_row
+from tests.privacy import give_consent as renew_consent
 
 MODELS = SHARED / "models"
 FACES = SHARED / "data" / "faces-dev"
@@ -118,10 +119,7 @@ def alice(site: Site, make_person: Callable[..., Person]) -> Person:
 
 
 def give_consent(person: Person, **fields: Any) -> ConsentRecord:
-    consent = ConsentRecord(
-        person=person, site_id=person.site_id, notice_sha256="0" * 64, channel=ConsentChannel.DESK, **fields
-    )
-    db.session.add(consent)
+    consent = consent_row(person, **fields)
     db.session.commit()
     return consent
 
@@ -225,14 +223,24 @@ def test_uses_the_opencv_engine_too(
     consent = give_consent(alice)
     photo = face_bytes("Al_Pacino")
     arcface = enroll(model, keys, alice, consent, photo)
-    sface = enroll(opencv_model, keys, alice, consent, photo)
+    assert site.face_model_id == INSIGHTFACE_ID
+    # A server running another model cannot add templates the site's terminals would not match.
+    with pytest.raises(RuleViolation) as refused:
+        enroll(opencv_model, keys, alice, consent, photo)
+    assert refused.value.code == "face_model_mismatch"
+    assert {t.id for t in alice.face_templates} == {arcface.id}
+    # Moving the site to SFace erases the ArcFace template and makes the consent stale until renewed.
+    privacy.adopt_face_model(db.session, TEST_ACTOR, site, SFACE_ID)
+    db.session.commit()
+    assert alice.face_templates == [] and count(ErasureReceipt) == 1
+    with pytest.raises(Conflict) as stale:
+        enroll(opencv_model, keys, alice, consent, photo)
+    assert stale.value.code == "consent_stale"
+    sface = enroll(opencv_model, keys, alice, renew_consent(alice), photo)
     assert sface.model_id == SFACE_ID
     vector = stored_vector(keys, sface)
     assert vector.shape == (128,) and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
     assert vector.tobytes() == template_from_photo(opencv_model, photo).template_bytes()
-    # Templates of different models live side by side; neither replaces the other.
-    assert {t.id for t in alice.face_templates} == {arcface.id, sface.id}
-    assert count(ErasureReceipt) == 0
 
 
 def test_active_consent_is_the_latest_active_one(site: Site, alice: Person, make_person: Callable[..., Person]) -> None:
@@ -304,7 +312,7 @@ def test_refused_enrollment_never_decodes_the_photo(
     before = journal_seq(site)
 
     # Garbage bytes: had the photo been decoded, this would be photo_unreadable.
-    with pytest.raises(RuleViolation) as info:
+    with pytest.raises(DomainError) as info:
         enroll_photo(db.session, TEST_ACTOR, keys, model, alice, consent, GARBAGE)
 
     assert info.value.code == REFUSALS[case]

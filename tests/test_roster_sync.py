@@ -35,7 +35,6 @@ from server.models import (
     AccessEvent,
     AccessGroup,
     ConfirmedBy,
-    ConsentChannel,
     ConsentRecord,
     Door,
     ErasureReason,
@@ -63,10 +62,11 @@ from server.services import (
     roster,
     terminals,
 )
-from server.services.errors import RuleViolation
+from server.services.errors import Conflict, RuleViolation
 from server.sync.changes import changes_in, delta_items, estimated_size, split_parts
 from terminals.store import TerminalStore
 from tests.conftest import TEST_ACTOR
+from tests.privacy import consent_row
 
 VECTOR = bytes(range(256)) * 8  # a 2 KiB stand-in for a face embedding
 MODEL = "test-model"
@@ -129,12 +129,7 @@ def hash_of(records: list[Record]) -> str:
 
 
 def give_consent(person: Person, **fields: Any) -> ConsentRecord:
-    consent = ConsentRecord(
-        person=person, site_id=person.site_id, notice_sha256="0" * 64, channel=ConsentChannel.DESK, **fields
-    )
-    db.session.add(consent)
-    db.session.flush()
-    return consent
+    return consent_row(person, **fields)
 
 
 def give_face(person: Person, keys: ServerKeys, **consent_fields: Any) -> FaceTemplate:
@@ -604,7 +599,8 @@ def test_store_template_without_active_consent_is_refused(world: World, keys: Se
     else:
         consent = give_consent(world.people["carol"])
     db.session.commit()
-    with pytest.raises(RuleViolation) as info:
+    # Missing consent is a conflict with the person's state (HTTP 409 in the APIs).
+    with pytest.raises(Conflict) as info:
         face_templates.store_template(db.session, TEST_ACTOR, keys, alice, consent, MODEL, VECTOR)
     assert info.value.code == "no_consent"
     db.session.rollback()

@@ -56,13 +56,6 @@ class Enrolled:
     report: QualityReport
 
 
-def active_consent(person: Person, at: datetime | None = None) -> ConsentRecord | None:
-    """The person's most recently given consent that is active at `at`, if any."""
-    at = at or utcnow()
-    active = [c for c in person.consents if c.is_active(at)]
-    return max(active, key=lambda c: (c.given_at, c.id)) if active else None
-
-
 def quality_figures(report: QualityReport) -> dict[str, float]:
     """The gates' measurements as plain numbers (for the audit log and for operators)."""
     return {
@@ -116,7 +109,7 @@ def enroll_photo(
     """
     at = at or utcnow()
     # Rules that need no photo come first: a refused enrollment never decodes the photo at all.
-    consent = require_enrollable(person, consent, at)
+    consent = require_enrollable(person, consent, at, model.model_id)
     try:
         enrollment = _template(model, photo, limits, photo_limits)
     except PhotoRejected as exc:

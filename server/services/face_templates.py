@@ -22,9 +22,10 @@ from ..models import (
     PersonStatus,
     utcnow,
 )
-from . import audit, erasure, journal
+from . import audit, erasure, face_count, journal
 from .audit import Actor
-from .errors import RuleViolation
+from .consent_rules import require_consent_rules
+from .errors import Conflict, RuleViolation
 from .session import DbSession
 
 MAX_TEMPLATE_BYTES = 8192
@@ -35,16 +36,47 @@ def template_context(person_id: int, model_id: str) -> str:
     return f"template:person={person_id}:model={model_id}"
 
 
-def require_enrollable(person: Person, consent: ConsentRecord | None, at: datetime) -> ConsentRecord:
-    """`consent`, if the person is active, their site takes face and the consent is theirs and active at `at`."""
+def require_enrollable(
+    person: Person, consent: ConsentRecord | None, at: datetime, model_id: str | None = None
+) -> ConsentRecord:
+    """`consent`, if a template may be stored under it at `at` (and for `model_id`, if given); else why not.
+
+    The person is active, their site takes face, the consent is theirs, active (not withdrawn, expired or
+    stale), given under a notice, and meets the minor rules today; the model is the site's face model.
+    """
+    site = person.site
     if person.status is not PersonStatus.ACTIVE:
         raise RuleViolation("Face templates can only be stored for people active at the site.", code="inactive")
-    if not person.site.face_enabled:
+    if not site.face_enabled:
         raise RuleViolation("Face entry is switched off for this site.", code="face_disabled")
-    if consent is None or consent.person_id != person.id or not consent.is_active(at):
-        raise RuleViolation(
+    if consent is None or consent.person_id != person.id:
+        raise Conflict(
             "No active face consent for this person: record their (or their guardian's) consent first.",
             code="no_consent",
+        )
+    if consent.stale_at is not None and consent.withdrawn_at is None:
+        raise Conflict(
+            "This person's face consent was given under an earlier privacy notice or face model: "
+            "show them the current notice and record their consent again.",
+            code="consent_stale",
+        )
+    if not consent.is_active(at):
+        raise Conflict(
+            "This person's face consent has been withdrawn or has expired: record a new consent first.",
+            code="no_consent",
+        )
+    if consent.notice_id is None:
+        raise Conflict(
+            "This consent does not name the privacy notice that was shown: record the consent again.",
+            code="consent_without_notice",
+        )
+    require_consent_rules(person, consent, at)
+    if model_id is not None and site.face_model_id is not None and model_id != site.face_model_id:
+        raise RuleViolation(
+            f"This server makes face templates with model {model_id}, but the site uses {site.face_model_id}. "
+            "Configure the server with the site's model, or move the site to the new model with "
+            "`gatehouse privacy adopt-model` (every consent then has to be renewed).",
+            code="face_model_mismatch",
         )
     return consent
 
@@ -66,7 +98,10 @@ def store_template(
     `quality` (figures the enrollment gates measured, never the photo or the vector) goes into the audit entry.
     """
     at = at or utcnow()
-    require_enrollable(person, consent, at)
+    require_enrollable(person, consent, at, model_id)
+    if person.site.face_model_id is None:
+        # A site switched on without naming a model takes the first one it enrolls with.
+        person.site.face_model_id = model_id
     if not vector or len(vector) > MAX_TEMPLATE_BYTES:
         raise RuleViolation("The face template is empty or too large.", code="bad_template")
     for old in [t for t in person.face_templates if t.model_id == model_id]:
@@ -95,6 +130,7 @@ def store_template(
         site_id=person.site_id,
         details={"model": model_id, **(quality or {})},
     )
+    face_count.check_face_count(session)
     return template
 
 

@@ -79,3 +79,17 @@ def move_out(session: DbSession, actor: Actor, person: Person) -> None:
     ):
         passes.revoke_pass(session, actor, visitor_pass)
     audit.record(session, actor, "person.move_out", "person", person.id, site_id=person.site_id)
+
+
+def deactivate(session: DbSession, actor: Actor, person: Person) -> None:
+    """Suspend a person: terminals stop admitting them and their face templates are erased (not suspended)."""
+    if person.status is not PersonStatus.ACTIVE:
+        raise Conflict("Only an active person can be deactivated.", code="not_active")
+    person.status = PersonStatus.SUSPENDED
+    # As at move-out: deletions first, so terminals erase before they learn anything else.
+    for template in list(person.face_templates):
+        face_templates.delete_template(session, actor, person, template, ErasureReason.DEACTIVATED)
+    journal.append(
+        session, person.site_id, JournalKind.PERSON_STATUS, {"person": person.pseudonym, "status": "suspended"}
+    )
+    audit.record(session, actor, "person.deactivate", "person", person.id, site_id=person.site_id)

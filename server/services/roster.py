@@ -269,8 +269,11 @@ def _load_people(session: DbSession, site_id: int, which: ColumnElement[bool], a
         .order_by(Credential.id)
     ):
         people[pid].credentials.append((cid, kind.value, digest, sealed))
+    # Stale consents (a new notice or face model) suspend face matching until the person renews.
     consent_active = and_(
-        ConsentRecord.withdrawn_at.is_(None), or_(ConsentRecord.expires_at.is_(None), ConsentRecord.expires_at > at)
+        ConsentRecord.withdrawn_at.is_(None),
+        ConsentRecord.stale_at.is_(None),
+        or_(ConsentRecord.expires_at.is_(None), ConsentRecord.expires_at > at),
     )
     for pid, tid, model, sealed in session.execute(
         select(FaceTemplate.person_id, FaceTemplate.id, FaceTemplate.model_id, FaceTemplate.sealed_vector)

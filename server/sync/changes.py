@@ -33,6 +33,7 @@ _PERSON_KINDS = {
     JournalKind.TEMPLATE_ADD,
     JournalKind.TEMPLATE_DELETE,
     JournalKind.PERSON_STATUS,
+    JournalKind.FACE_CONSENT,
 }
 _PASS_KINDS = {JournalKind.PASS_ISSUE, JournalKind.PASS_CONSUME, JournalKind.PASS_REVOKE}
 
@@ -48,10 +49,12 @@ class Changes:
     # A door's entry methods changed: terminals serving it get a fresh snapshot, since whether they may
     # hold face templates at all can change with it.
     policy_doors: set[int] = field(default_factory=set)
+    # Something changed for everybody at the site (a new notice or face model, face switched on or off).
+    everyone: bool = False
 
     def needs_snapshot(self, scope: TerminalScope) -> bool:
         """Whether this terminal must be sent its whole roster rather than a delta."""
-        return bool(scope.doors & self.policy_doors)
+        return self.everyone or bool(scope.doors & self.policy_doors)
 
 
 def changes_in(entries: Iterable[tuple[JournalKind, dict[str, Any]]]) -> Changes:
@@ -62,6 +65,8 @@ def changes_in(entries: Iterable[tuple[JournalKind, dict[str, Any]]]) -> Changes
             changes.people.add(payload["person"])
         elif kind in _PASS_KINDS and isinstance(payload.get("pass"), int):
             changes.passes.add(payload["pass"])
+        elif kind is JournalKind.ROSTER_RESET:
+            changes.everyone = True
         elif kind is JournalKind.DOOR_POLICY and isinstance(payload.get("door"), int):
             changes.policy_doors.add(payload["door"])
         elif kind is JournalKind.SCHEDULE:

@@ -15,8 +15,8 @@ from gatehouse_core.face.enroll import template_from_photo
 from gatehouse_core.face.types import FaceModel
 from gatehouse_core.schedule import ALWAYS
 from server.extensions import db
-from server.models import AccessEvent, ConsentChannel, ConsentRecord, ErasureReason
-from server.services import access, credentials, face_templates
+from server.models import AccessEvent, ConsentChannel, ErasureReceipt
+from server.services import access, consent, credentials, face_templates, privacy
 from terminals.drivers.qr import CameraQrReader, FrameFeed
 from terminals.inputs import CardPresented
 from terminals.relay import SimulatedRelay
@@ -24,11 +24,13 @@ from terminals.runtime import TerminalRuntime
 from tests.conftest import TEST_ACTOR
 from tests.faces import MODEL_DIRS, background_frame, door_frame, people_with, photos_of
 from tests.integration.sync_rig import SyncRig, TerminalHandle, wait_for
+from tests.privacy import consent_row, give_consent, notice_fields
 
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 
 ENGINE = "insightface"
 CARD = "04A2B3C4D5E6F7"
+ALICE_CARD = "04A2B3C4D5E6F8"
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +52,7 @@ def estate(app, make_site, make_door, make_person, keys, model):  # type: ignore
     credentials.add_card(db.session, TEST_ACTOR, keys, bob, CARD)
     names = people_with(3)
     alice_photos, bob_photos, stranger_photos = photos_of(names[0]), photos_of(names[1]), photos_of(names[2])
-    consent = ConsentRecord(person=alice, site_id=site.id, notice_sha256="0" * 64, channel=ConsentChannel.CONSOLE)
-    db.session.add(consent)
-    db.session.flush()
+    consent = consent_row(alice, ConsentChannel.CONSOLE)
     enrolled = template_from_photo(model, alice_photos[0].read_bytes())
     face_templates.store_template(
         db.session, TEST_ACTOR, keys, alice, consent, enrolled.model_id, enrolled.template_bytes()
@@ -174,14 +174,63 @@ def test_withdrawn_template_leaves_the_terminal_and_no_longer_opens(rig: SyncRig
     front = estate["front"].id
     alice = estate["alice"]
     db.session.refresh(alice)
-    template = alice.face_templates[0]
-    face_templates.delete_template(db.session, TEST_ACTOR, alice, template, ErasureReason.CONSENT_WITHDRAWN)
+    # Alice withdraws at the desk: one call erases her template on the server and queues it to the terminal.
+    receipts = consent.withdraw_consent(db.session, TEST_ACTOR, alice, ConsentChannel.DESK)
     db.session.commit()
+    assert len(receipts) == 1 and alice.face_templates == []
+    receipt_id = receipts[0].id
     wait_for(lambda: runtime.faces is not None and runtime.faces.status()["templates"] == 0, what="gallery emptied")
+    record = handle.person(alice.pseudonym)
+    assert record is not None and record.templates == ()
+
+    def receipt_complete() -> bool:
+        db.session.expire_all()
+        receipt = db.session.get(ErasureReceipt, receipt_id)
+        done = receipt is not None and receipt.complete and len(receipt.confirmations) == 1
+        db.session.rollback()
+        return done
+
+    wait_for(receipt_complete, what="erasure receipt complete")
+    receipt = db.session.get(ErasureReceipt, receipt_id)
+    assert receipt is not None and receipt.confirmations[0].terminal_id == handle.id
     show(feed, [door_frame(estate["alice_photos"][1], shift=(i, -i), seed=i) for i in range(6)])
     wait_for(lambda: len(face_events()) == 1, what="refusal on the server")
     assert face_events()[0].reason == "unknown"
     relay = runtime.relay
     assert isinstance(relay, SimulatedRelay)
     assert not any(h[1:] == (front, True) for h in relay.history)
+    handle.stop()
+
+
+def test_stale_notice_suspends_face_until_renewed_while_card_works(rig: SyncRig, estate, keys) -> None:
+    handle, runtime, feed = start_face_terminal(rig, estate)
+    front = estate["front"].id
+    site, alice = estate["site"], estate["alice"]
+    credentials.add_card(db.session, TEST_ACTOR, keys, alice, ALICE_CARD)
+    # A new notice version: Alice's consent covered the old text, so face stops for her until she renews.
+    privacy.publish_notice(db.session, TEST_ACTOR, site, notice_fields(retention="Until you withdraw or move out."))
+    db.session.commit()
+    wait_for(lambda: runtime.faces is not None and runtime.faces.status()["templates"] == 0, what="face suspended")
+    db.session.refresh(alice)
+    assert len(alice.face_templates) == 1  # suspended, not erased: kept on the server until she decides
+    relay = runtime.relay
+    assert isinstance(relay, SimulatedRelay)
+
+    show(feed, [door_frame(estate["alice_photos"][1], shift=(i, -i), seed=i) for i in range(6)])
+    wait_for(lambda: len(face_events()) == 1, what="face refused under the stale notice")
+    assert face_events()[0].reason == "unknown"
+    assert not any(h[1:] == (front, True) for h in relay.history)
+    wait_for(lambda: handle.person(alice.pseudonym) is not None, what="card on the terminal")
+    wait_for(
+        lambda: bool((r := handle.person(alice.pseudonym)) and r.credentials), what="Alice's card reached the terminal"
+    )
+    assert runtime.present(CardPresented(front, ALICE_CARD.lower())).result(timeout=10)["granted"] is True
+    walk_away(feed)
+
+    # She reads the new notice and renews: the same template is in use again, no new photo needed.
+    give_consent(alice, ConsentChannel.DESK)
+    wait_for(lambda: runtime.faces is not None and runtime.faces.status()["templates"] == 1, what="face resumed")
+    show(feed, [door_frame(estate["alice_photos"][2], shift=(i, i), seed=20 + i) for i in range(6)])
+    wait_for(lambda: len(face_events()) == 2, what="face decision after renewal")
+    assert face_events()[1].reason == "granted"
     handle.stop()

@@ -23,7 +23,6 @@ from server.models import (
     AccessEvent,
     ConfirmedBy,
     ConsentChannel,
-    ConsentRecord,
     Credential,
     Decision,
     ErasureReason,
@@ -33,6 +32,7 @@ from server.models import (
 from server.services import access, credentials, face_templates
 from tests.conftest import TEST_ACTOR
 from tests.integration.sync_rig import wait_for
+from tests.privacy import consent_row
 
 pytestmark = pytest.mark.integration
 
@@ -118,9 +118,7 @@ def test_face_template_reaches_face_terminals_only_and_erasure_is_confirmed_per_
     garage_terminal = rig.add_terminal(site, [garage])
     bob = compound["people"][1]
     access.add_member(db.session, TEST_ACTOR, compound["parking"], bob)
-    consent = ConsentRecord(person=bob, site_id=site.id, notice_sha256="0" * 64, channel=ConsentChannel.CONSOLE)
-    db.session.add(consent)
-    db.session.flush()
+    consent = consent_row(bob, ConsentChannel.CONSOLE)
     vector = bytes(range(256)) * 8
     template = face_templates.store_template(db.session, TEST_ACTOR, keys, bob, consent, "w600k_mbf", vector)
     db.session.commit()
@@ -260,10 +258,7 @@ def test_terminal_killed_mid_apply_restarts_consistent(rig, compound, keys, app)
         person = Person(site=site, pseudonym=f"p-{i:016x}", full_name=f"Bulk {i}")
         db.session.add(person)
         compound["residents"].members.append(person)
-        consent = ConsentRecord(person=person, site_id=site.id, notice_sha256="0" * 64, channel=ConsentChannel.DESK)
-        db.session.add(consent)
-        consent_people.append((person, consent))
-    db.session.flush()
+        consent_people.append((person, consent_row(person)))
     for person, consent in consent_people:
         face_templates.store_template(db.session, TEST_ACTOR, keys, person, consent, "w600k_mbf", bytes(2048))
     db.session.commit()
