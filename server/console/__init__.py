@@ -18,10 +18,12 @@ log = logging.getLogger(__name__)
 def register_console(app: Flask) -> None:
     """Attach the console blueprints, the user loader and the error pages."""
     from .auth import bp as auth_bp
+    from .subject_access import bp as subject_access_bp
     from .views import bp as views_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(views_bp)
+    app.register_blueprint(subject_access_bp)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
