@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+from PIL import Image as PilImage
 
 from bench.face_data import SHARED
 
@@ -51,3 +53,27 @@ def door_frame(
 def background_frame(photo: Path) -> npt.NDArray[np.uint8]:
     """A 640x480 frame with the person far behind the door (a small face), nobody close."""
     return door_frame(photo, scale=0.45, shift=(200, -150))
+
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG"
+
+
+def images_in(data: bytes) -> list[int]:
+    """Offsets of JPEG/PNG signatures in `data` from which an image can actually be opened.
+
+    Sealed templates and keys are random bytes, in which three bytes FF D8 FF turn up by chance about once
+    per 16 MB; a photo written there would also parse as an image from its signature on.
+    """
+    found = []
+    for magic in (JPEG_MAGIC, PNG_MAGIC):
+        at = data.find(magic)
+        while at != -1:
+            try:
+                with PilImage.open(io.BytesIO(data[at:])) as image:
+                    image.size  # noqa: B018 - opening parsed the header
+                found.append(at)
+            except Exception:  # noqa: S110 - not an image header: random bytes
+                pass
+            at = data.find(magic, at + 1)
+    return found

@@ -57,6 +57,7 @@ from server.services.face_enrollment import (
 )
 from server.services.face_templates import unseal_vector
 from tests.conftest import TEST_ACTOR, server_config
+from tests.faces import images_in
 from tests.privacy import consent_row
 from tests.privacy import give_consent as renew_consent
 
@@ -414,29 +415,6 @@ def test_check_photo_gives_the_verdict_and_stores_nothing(model: FaceModel, app:
 
 
 # ---- no photo reaches the disk ----------------------------------------------------------------------------------
-
-JPEG_MAGIC = b"\xff\xd8\xff"
-PNG_MAGIC = b"\x89PNG"
-
-
-def images_in(data: bytes) -> list[int]:
-    """Offsets of JPEG/PNG signatures in `data` from which an image can actually be opened.
-
-    Sealed templates and keys are random bytes, in which three bytes FF D8 FF turn up by chance about once
-    per 16 MB; a photo written there would also parse as an image from its signature on.
-    """
-    found = []
-    for magic in (JPEG_MAGIC, PNG_MAGIC):
-        at = data.find(magic)
-        while at != -1:
-            try:
-                with PilImage.open(io.BytesIO(data[at:])) as image:
-                    image.size  # noqa: B018 - opening parsed the header
-                found.append(at)
-            except Exception:  # noqa: S110 - not an image header: random bytes
-                pass
-            at = data.find(magic, at + 1)
-    return found
 
 
 def test_the_scan_finds_a_photo_among_random_bytes() -> None:

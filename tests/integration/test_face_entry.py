@@ -5,6 +5,7 @@ withdrawn templates never open the door, and a failed face leaves card entry exa
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,13 +17,13 @@ from gatehouse_core.face.types import FaceModel
 from gatehouse_core.schedule import ALWAYS
 from server.extensions import db
 from server.models import AccessEvent, ConsentChannel, ErasureReceipt
-from server.services import access, consent, credentials, face_templates, privacy
+from server.services import access, consent, credentials, face_enrollment, face_templates, privacy
 from terminals.drivers.qr import CameraQrReader, FrameFeed
 from terminals.inputs import CardPresented
 from terminals.relay import SimulatedRelay
 from terminals.runtime import TerminalRuntime
 from tests.conftest import TEST_ACTOR
-from tests.faces import MODEL_DIRS, background_frame, door_frame, people_with, photos_of
+from tests.faces import MODEL_DIRS, background_frame, door_frame, images_in, people_with, photos_of
 from tests.integration.sync_rig import SyncRig, TerminalHandle, wait_for
 from tests.privacy import consent_row, give_consent, notice_fields
 
@@ -70,6 +71,12 @@ def estate(app, make_site, make_door, make_person, keys, model):  # type: ignore
 
 
 def start_face_terminal(rig: SyncRig, estate: dict[str, Any]) -> tuple[TerminalHandle, TerminalRuntime, FrameFeed]:
+    return start_face_terminal_with(rig, estate, templates=1)
+
+
+def start_face_terminal_with(
+    rig: SyncRig, estate: dict[str, Any], templates: int
+) -> tuple[TerminalHandle, TerminalRuntime, FrameFeed]:
     front = estate["front"]
     door = front.id
     handle = rig.add_terminal(estate["site"], [front], "A")
@@ -91,7 +98,9 @@ def start_face_terminal(rig: SyncRig, estate: dict[str, Any]) -> tuple[TerminalH
     wait_for(handle.in_sync, what="terminal in sync")
     assert runtime.faces is not None
     assert runtime.faces.wait_ready(60), runtime.faces.status()
-    wait_for(lambda: runtime.faces is not None and runtime.faces.status().get("templates") == 1, what="template")
+    wait_for(
+        lambda: runtime.faces is not None and runtime.faces.status().get("templates") == templates, what="templates"
+    )
     return handle, runtime, feed
 
 
@@ -234,3 +243,30 @@ def test_stale_notice_suspends_face_until_renewed_while_card_works(rig: SyncRig,
     wait_for(lambda: len(face_events()) == 2, what="face decision after renewal")
     assert face_events()[1].reason == "granted"
     handle.stop()
+
+
+def test_no_photo_or_frame_reaches_any_disk(rig: SyncRig, estate, keys, model, key_dir, db_url) -> None:
+    """Enrolled from a real photo, matched from camera frames: no image and no frame bytes in any file."""
+    bob = estate["bob"]  # Bob changes his mind and enrolls from a photo at the desk
+    photo = estate["bob_photos"][0].read_bytes()
+    give_consent(bob, ConsentChannel.DESK)
+    face_enrollment.enroll_photo(db.session, TEST_ACTOR, keys, model, bob, bob.consents[-1], photo)
+    db.session.commit()
+    handle, _runtime, feed = start_face_terminal_with(rig, estate, templates=2)
+    frames = [door_frame(estate["bob_photos"][1], shift=(i, -i), seed=i) for i in range(4)]
+    show(feed, frames)
+    wait_for(lambda: any(e.reason == "granted" for e in face_events()), what="Bob let in by face")
+    handle.stop()
+    db.session.remove()
+    db.engine.dispose()
+
+    database = Path(db_url.removeprefix("sqlite:///"))
+    files = [p for root in (rig.base, key_dir, database.parent) for p in root.rglob("*") if p.is_file()]
+    assert any(p.name == "terminal.db" for p in files) and database in files
+    photo_chunks = [photo[start : start + 48] for start in range(100, len(photo) - 48, 997)]
+    frame_chunks = [f.tobytes()[start : start + 64] for f in frames for start in range(50_000, 900_000, 99_991)]
+    for path in files:
+        data = path.read_bytes()
+        assert images_in(data) == [], f"an image signature in {path}"
+        assert not any(chunk in data for chunk in photo_chunks), f"photo bytes in {path}"
+        assert not any(chunk in data for chunk in frame_chunks), f"camera frame bytes in {path}"
