@@ -228,9 +228,8 @@ def figures(config_path: Path, site_code: str | None, as_json: bool) -> None:
         rows = [site_figures(db.session, site).as_dict() for site in sites]
         count = face_count(db.session)
     if as_json:
-        click.echo(
-            json.dumps({"sites": rows, "face_templates": {"people": count.enrolled, "threshold": count.threshold}})
-        )
+        faces = {"people": count.enrolled, "threshold": count.threshold, "warning": count.warning}
+        click.echo(json.dumps({"sites": rows, "face_templates": faces}))
         return
     for row in rows:
         click.echo(f"{row['site']}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "site"))
