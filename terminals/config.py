@@ -54,6 +54,14 @@ class TerminalFaceConfig(FaceEngineConfig):
         description="Presentation-attack check: consecutive frames must agree and move (not certified; see README).",
     )
     pad_frames: int = Field(2, ge=1, le=10, description="Consecutive agreeing frames the PAD check needs.")
+    sync_wait_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="After start or a reconnect, faces are not matched until the server confirms this terminal "
+        "has every deletion made meanwhile; with no answer and no sync progress for this many seconds, "
+        "matching resumes on the roster held (cards, ID documents and codes work throughout).",
+    )
 
 
 class KeypadConfig(StrictModel):

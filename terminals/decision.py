@@ -56,6 +56,7 @@ class Reason(enum.StrEnum):
     AMBIGUOUS = "ambiguous"
     LOCKED_OUT = "locked_out"
     BRUTE_FORCE = "brute_force"  # the alarm raised when a lockout starts
+    FACE_SYNC_PENDING = "face_sync_pending"  # a face while matching waits for sync after a (re)connect
 
 
 GRANTED_MESSAGE = "Welcome"

@@ -1,7 +1,9 @@
 """The terminal's face entry: loads the engine and the template gallery in the background, then serves cameras.
 
 Until both are loaded (seconds), and for good if the models cannot be loaded, face entry is simply not
-available: cards, ID documents and codes work from the first moment, as at a door without a camera.
+available: cards, ID documents and codes work from the first moment, as at a door without a camera. The
+same holds while the terminal loop holds face matching (after start and each reconnect, until sync confirms
+the roster): the cameras make no attempt, so someone at the door is matched a moment later, not refused.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from .face_index import FaceIndex
 from .inputs import FaceAttempt
 
 log = logging.getLogger(__name__)
+
+GALLERY_CATCH_UP_S = 60.0  # longest wait, after a hold, for the gallery to take in what sync applied
 
 
 class FaceState(enum.Enum):
@@ -46,6 +50,12 @@ class FaceService:
         self._watchers: dict[int, FaceWatcher] = {}
         self._inference = threading.Lock()
         self._thread: threading.Thread | None = None
+        # Held from the start; the loop releases it. A release waits for the gallery in a thread of its own,
+        # and a hold that comes meanwhile (a new turn) cancels it.
+        self._held = threading.Event()
+        self._held.set()
+        self._hold_lock = threading.Lock()
+        self._hold_turn = 0
 
     def start(self) -> None:
         """Load in the background."""
@@ -70,6 +80,32 @@ class FaceService:
         index = self.index
         if index is not None:
             index.synced(people, full)
+
+    @property
+    def held(self) -> bool:
+        """Whether the cameras wait (face matching held, or the gallery catching up after a release)."""
+        return self._held.is_set()
+
+    def hold(self) -> None:
+        """Stop making face attempts until `release` (from the terminal loop)."""
+        with self._hold_lock:
+            self._hold_turn += 1
+            self._held.set()
+
+    def release(self) -> None:
+        """Make face attempts again once the gallery has taken in every change sync applied so far (from the loop)."""
+        with self._hold_lock:
+            turn = self._hold_turn
+        threading.Thread(target=self._release_when_current, args=(turn,), name="face-release", daemon=True).start()
+
+    def _release_when_current(self, turn: int) -> None:
+        index = self.index
+        # Without an index yet, its first load reads the roster as it is now.
+        if index is not None and not index.drain(GALLERY_CATCH_UP_S):
+            log.warning("the face gallery is slow to take in sync changes; matching anyway (the roster is checked)")
+        with self._hold_lock:
+            if self._hold_turn == turn:
+                self._held.clear()
 
     def look(self, door: int, frame: Image) -> FaceAttempt | None:
         """A camera thread's frame at `door`; the attempt to submit, if this frame completes one."""
@@ -125,6 +161,7 @@ class FaceService:
                 pad=self._pad(),
                 settings=settings,
                 lock=self._inference,
+                held=self._held.is_set,
             )
         self.state = FaceState.READY
         log.info("face engine %s loaded (model %s)", model.engine, model.model_id)

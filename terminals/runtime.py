@@ -3,7 +3,8 @@
 The loop decides every presentation at the doors from the local store (card, ID document, app code,
 visitor pass, face), pulses the relay and keeps the event, applies signed sync messages, acknowledges
 what it applied (with each erasure), delivers events from its outbox until the server's receipt names
-them, and asks again (birth) whenever it notices a gap. Doors keep deciding whatever the link does.
+them, and asks again (birth) whenever it notices a gap. Doors keep deciding whatever the link does; only
+face matching waits after start and each reconnect until the server confirms the roster (see FaceHold).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import paho.mqtt.client as mqtt
 from gatehouse_core import __version__
 from gatehouse_core.keyring import load_credential_key, load_public_key, load_seal_key
 from gatehouse_core.mqtt_client import Will, make_client
-from gatehouse_core.wire.messages import Ack, Birth, Decision, EventBatch, EventRecord, encode
+from gatehouse_core.wire.messages import Ack, Birth, Decision, EntryMethod, EventBatch, EventRecord, encode
 from gatehouse_core.wire.topics import STATUS_OFFLINE, STATUS_ONLINE, Channel, server_status, terminal_topic
 
 from .config import TerminalConfig
@@ -33,11 +34,11 @@ from .control import ControlError, ControlServer
 from .decision import DecisionEngine, Reason, Verdict
 from .doors import DoorController
 from .face_service import FaceService
-from .inputs import Driver, Presentation
+from .inputs import Driver, FaceAttempt, Presentation
 from .lockout import Lockout, LockoutPolicy
 from .relay import Relay, SimulatedRelay
 from .store import TerminalStore
-from .sync_apply import SyncApplier
+from .sync_apply import FaceHold, SyncApplier
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ EVENT_RESEND_AFTER = 10.0  # seconds without a receipt before an event is sent a
 EVENT_IN_FLIGHT = 2000  # events sent and awaiting a receipt, at most
 RESYNC_MIN_INTERVAL = 2.0  # seconds between births asking for missing changes
 SYNC_STALL_TIMEOUT = 30.0  # seconds a half-received delta or snapshot may wait for its next part
+FACE_SYNC_WAIT_S = 10.0  # hold of a terminal without face entry (it only tracks sync; nothing waits on it)
 
 
 class TerminalRuntime:
@@ -126,6 +128,7 @@ class TerminalRuntime:
         credential_key = load_credential_key(config.credential_key_file)
         self.store = TerminalStore(config.data_dir / "terminal.db")
         self.sync = SyncApplier(self.store, self.server_key, config.site, config.terminal_id)
+        self.hold = FaceHold(config.face.sync_wait_s if config.face is not None else FACE_SYNC_WAIT_S)
         lockout = config.lockout
         self._lockout_policy = LockoutPolicy(
             threshold=lockout.threshold,
@@ -252,7 +255,12 @@ class TerminalRuntime:
 
     def _decide(self, presented: Presented) -> None:
         now = datetime.now(UTC)
-        verdict = self.engine.decide(presented.presentation, now)
+        presentation = presented.presentation
+        if isinstance(presentation, FaceAttempt) and self.faces is not None and self.hold.held:
+            # Made just before the hold, perhaps against a template withdrawn while this terminal was away.
+            verdict: Verdict | None = Verdict(EntryMethod.FACE, presentation.door, Reason.FACE_SYNC_PENDING)
+        else:
+            verdict = self.engine.decide(presentation, now)
         if verdict is None:
             if presented.reply is not None:
                 presented.reply.set_result({"ignored": True})
@@ -302,12 +310,25 @@ class TerminalRuntime:
                 "doors": sorted(self.engine.policy.doors),
                 "locked_out_for_s": round(self.engine.lockout.remaining(now), 1),
                 "unsent_events": self.store.event_count(),
-                "face": self.faces.status() if self.faces is not None else {"state": "off"},
+                "face": self._face_status(),
             }
         )
 
+    def _face_status(self) -> dict[str, Any]:
+        if self.faces is None:
+            return {"state": "off"}
+        report = self.faces.status()
+        report["held"] = self.hold.held or self.faces.held
+        if self.hold.held:
+            report["held_for_s"] = round(self.hold.held_for(), 1)
+        return report
+
     def _handle(self, event: Event) -> None:
         if isinstance(event, Connected):
+            # Before anything else: the roster may lack deletions made while this terminal was away.
+            self.hold.connected()
+            if self.faces is not None:
+                self.faces.hold()
             self._client.subscribe(
                 [
                     (self._topic[Channel.SYNC], 1),
@@ -365,6 +386,13 @@ class TerminalRuntime:
             self._ack()
         if outcome.resync:
             self._resync_wanted = True
+        applied, busy = self.store.applied_seq(), self.sync.busy()
+        if outcome.in_sync is not None and self.hold.confirm(outcome.in_sync, applied, busy):
+            # The topic is in order, so whatever is half-way lost its remaining parts: start over.
+            self.sync.abandon("the server's answer ended before all of it arrived")
+            self._resync_wanted = True
+        if self.hold.settle(applied, busy) and self.faces is not None:
+            self.faces.release()
         if outcome.applied and not self.sync.busy() and self._verify_after_catch_up:
             # A catch-up is complete: announce once more so the server can compare roster hashes.
             self._verify_after_catch_up = False
@@ -386,6 +414,12 @@ class TerminalRuntime:
         if self.sync.busy() and now - self.sync.last_progress > SYNC_STALL_TIMEOUT:
             self.sync.abandon("no next part within the timeout")
             self._resync_wanted = True
+        if (
+            self.faces is not None
+            and self.hold.held
+            and self.hold.expire(self.sync.last_progress, self.store.applied_seq())
+        ):
+            self.faces.release()
         if self.state is not LinkState.ONLINE:
             return
         if self._resync_wanted and now - self._last_birth >= RESYNC_MIN_INTERVAL:
@@ -427,6 +461,7 @@ class TerminalRuntime:
             applied_seq=self.store.applied_seq(),
             roster_hash=self.store.roster_hash(),
             software=f"gatehouse-terminal/{__version__}",
+            nonce=self.hold.nonce,
         )
 
     def _shutdown(self) -> None:

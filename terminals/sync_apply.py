@@ -3,12 +3,17 @@
 Nothing is applied unless it is signed by the pinned server key for this terminal's own topic, names
 this terminal and site, and continues exactly from what the terminal has applied. Anything else is
 logged and dropped; a gap makes the terminal announce itself again so the server sends what is missing.
+
+After start and every reconnect the roster may lack deletions the server made meanwhile, so face matching
+is held until the server's InSync for this connection's birth shows that everything it sent is applied.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -16,14 +21,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import Field, TypeAdapter, ValidationError
 
 from gatehouse_core.wire.base import MAX_MESSAGE_BYTES, MessageError, decode
-from gatehouse_core.wire.messages import Delta, Receipt, SnapshotPart
+from gatehouse_core.wire.messages import Delta, InSync, Receipt, SnapshotPart
 from gatehouse_core.wire.signing import SignatureError, verify
 
 from .store import TerminalStore
 
 log = logging.getLogger(__name__)
 
-_SYNC: TypeAdapter[Delta | SnapshotPart] = TypeAdapter(Annotated[Delta | SnapshotPart, Field(discriminator="type")])
+_SYNC: TypeAdapter[Delta | SnapshotPart | InSync] = TypeAdapter(
+    Annotated[Delta | SnapshotPart | InSync, Field(discriminator="type")]
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class Outcome:
     note: str = ""
     people: frozenset[str] = frozenset()  # people added, changed or removed by a delta
     full: bool = False  # a snapshot replaced the whole roster
+    in_sync: InSync | None = None  # the server has sent everything up to its seq (see FaceHold)
 
 
 @dataclass
@@ -93,6 +101,8 @@ class SyncApplier:
         if message.site != self.site or message.terminal != self.terminal_id:
             log.warning("dropped sync message addressed to %s/%s", message.site, message.terminal)
             return Outcome(note="misaddressed")
+        if isinstance(message, InSync):
+            return Outcome(note="in_sync", in_sync=message)
         if isinstance(message, Delta):
             return self._delta(message)
         return self._snapshot(message)
@@ -174,3 +184,72 @@ class SyncApplier:
             log.warning("dropped receipt addressed to %s", receipt.terminal)
             return None
         return receipt
+
+
+class FaceHold:
+    """Whether faces may be matched: held from start and from each connect until the server confirms sync.
+
+    Each connection has a nonce its births carry. The hold ends when the server's InSync echoes it, the store
+    has applied up to its seq and no multi-part message is half-way; or, so that doors still decide offline,
+    after `wait_s` without an answer or any sync progress. Owned by the terminal's loop.
+    """
+
+    def __init__(self, wait_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.wait_s = wait_s
+        self._clock = clock
+        self.nonce: str | None = None
+        self.since: float | None = clock()  # when the hold began; None once released
+        self._waiting_from = self.since
+        self._confirmed: int | None = None  # seq of this connection's latest InSync
+
+    @property
+    def held(self) -> bool:
+        """Whether face matching waits."""
+        return self.since is not None
+
+    def held_for(self) -> float:
+        """Seconds the current hold has lasted (0 when released)."""
+        return 0.0 if self.since is None else self._clock() - self.since
+
+    def connected(self) -> str:
+        """A new broker connection: hold again; returns the nonce this connection's births carry."""
+        now = self._clock()
+        self.nonce = secrets.token_hex(16)
+        self._confirmed = None
+        self._waiting_from = now
+        if self.since is None:
+            self.since = now
+        return self.nonce
+
+    def confirm(self, message: InSync, applied_seq: int, busy: bool) -> bool:
+        """Take the server's InSync; True if it answers this connection yet something it vouches for is missing."""
+        if message.nonce != self.nonce:
+            log.debug("ignored an InSync answering an earlier connection")
+            return False
+        self._confirmed = message.seq
+        if busy or applied_seq < message.seq:
+            log.warning(
+                "the server sent up to seq %d but this terminal has applied %d; asking again", message.seq, applied_seq
+            )
+            return True
+        return False
+
+    def settle(self, applied_seq: int, busy: bool) -> bool:
+        """Release the hold if this connection's InSync is now satisfied; True if released by this call."""
+        if self.since is None or self._confirmed is None or busy or applied_seq < self._confirmed:
+            return False
+        log.info("in sync with the server at seq %d after %.1f s", applied_seq, self.held_for())
+        self.since = None
+        return True
+
+    def expire(self, last_progress: float, applied_seq: int) -> bool:
+        """Release the hold after `wait_s` with neither an answer nor sync progress; True if released by this call."""
+        if self.since is None or self._clock() - max(self._waiting_from, last_progress) < self.wait_s:
+            return False
+        log.warning(
+            "no answer from the server for %.0f s; matching faces on the roster held since seq %d",
+            self.wait_s,
+            applied_seq,
+        )
+        self.since = None
+        return True

@@ -1,8 +1,13 @@
 """Message schemas of the server-terminal link, version 1, parsed at the edge into frozen models.
 
 Server to terminal (signed, see `signing`): Delta (journal changes in a sequence range), SnapshotPart
-(a whole roster in parts) and Receipt (events stored, erasures recorded). Terminal to server (the
-broker authenticates the terminal and its ACL pins the topic): Birth, Ack and EventBatch.
+(a whole roster in parts), InSync (the answer to a birth is complete) and Receipt (events stored, erasures
+recorded). Terminal to server (the broker authenticates the terminal and its ACL pins the topic): Birth,
+Ack and EventBatch.
+
+A birth may carry a nonce, new on every connection. The server answers it on the sync topic with what the
+terminal lacks and then an InSync echoing the nonce: MQTT keeps one topic in order, so once the terminal
+has applied up to InSync.seq it holds every deletion made before it asked, and may match faces again.
 """
 
 from __future__ import annotations
@@ -10,9 +15,9 @@ from __future__ import annotations
 import enum
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from .base import MAX_MESSAGE_BYTES, MessageError, WireModel, decode, encode
 from .records import MAX_INT, EventUid, Ident, Pseudonym, Record, Removal
@@ -27,6 +32,7 @@ __all__ = [
     "Erased",
     "EventBatch",
     "EventRecord",
+    "InSync",
     "MessageError",
     "Receipt",
     "SnapshotPart",
@@ -44,6 +50,7 @@ TerminalId = Annotated[str, Field(min_length=1, max_length=64)]
 Seq = Annotated[int, Field(ge=0, le=MAX_INT)]
 Uid = EventUid
 RosterHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Nonce = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 
 
 class Birth(WireModel):
@@ -56,6 +63,16 @@ class Birth(WireModel):
     roster_hash: RosterHash
     software: Annotated[str, Field(max_length=64)]
     face_models: tuple[Annotated[str, Field(max_length=64)], ...] = ()
+    # New on each connection (absent from older terminals); the server's InSync echoes it.
+    nonce: Nonce | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_nonce(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Without a nonce a birth encodes exactly as before, which servers that forbid unknown fields accept.
+        data: dict[str, Any] = handler(self)
+        if data.get("nonce") is None:
+            data.pop("nonce", None)
+        return data
 
 
 class _Parts(WireModel):
@@ -115,6 +132,17 @@ class SnapshotPart(WireModel):
         if self.last != (self.roster_hash is not None):
             raise ValueError("the last part, and only the last, carries the roster hash")
         return self
+
+
+class InSync(WireModel):
+    """Everything up to `seq` was sent to this terminal before this message, in answer to the birth `nonce`."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["in_sync"] = "in_sync"
+    site: TerminalId
+    terminal: TerminalId
+    seq: Seq
+    nonce: Nonce
 
 
 class Erased(WireModel):

@@ -1,9 +1,10 @@
 """The journal publisher: signed deltas and snapshots to each terminal, and answers to birth messages.
 
 Everything here runs on the worker's one loop thread, so what it publishes on a terminal's topic is in
-causal order: a snapshot's parts are never interleaved with deltas, and a delta is never older than a
-snapshot sent before it. The site's published cursor moves only after the broker has acknowledged every
-message of a range (QoS 1); a worker killed mid-range republishes it and terminals drop the duplicates.
+causal order: a snapshot's parts are never interleaved with deltas, a delta is never older than a
+snapshot sent before it, and an InSync follows everything it vouches for. The site's published cursor
+moves only after the broker has acknowledged every message of a range (QoS 1); a worker killed mid-range
+republishes it and terminals drop the duplicates.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import func, select, update
 
 from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.wire.base import WireModel, encode
-from gatehouse_core.wire.messages import Birth, Delta, Erased, Receipt, SnapshotPart
+from gatehouse_core.wire.messages import Birth, Delta, Erased, InSync, Receipt, SnapshotPart
 from gatehouse_core.wire.records import Record, Removal, fingerprint, roster_hash
 from gatehouse_core.wire.signing import sign
 from gatehouse_core.wire.topics import Channel, terminal_topic
@@ -272,6 +273,11 @@ class SyncPublisher:
         _, ids = self._snapshot(session, site, scope, head)
         erasure.record_holdings(session, scope.terminal_id, ids)
         return BirthAnswer("snapshot", head)
+
+    def send_in_sync(self, site_code: str, ident: str, seq: int, nonce: str) -> Delivery:
+        """Close the answer to a birth: everything up to `seq` was published to the terminal before this."""
+        in_sync = InSync(site=site_code, terminal=ident, seq=seq, nonce=nonce)
+        return self._send(terminal_topic(site_code, ident, Channel.SYNC), in_sync)
 
     # ---- receipts ----------------------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ are never embedded or matched. A presentation is one person in the near zone unt
 `presence_gap_s`. Within it, each frame's face is embedded and searched; the presentation attack detector
 must accept consecutive matches before one matched attempt is submitted. After `attempts` frames without
 an accepted match, one unmatched attempt is submitted (the display then asks for card, ID or code) and the
-face is left alone until it leaves: repeated failures never hold up or lock out the other methods.
+face is left alone until it leaves: repeated failures never hold up or lock out the other methods. While
+face matching is held (the roster may still lack deletions after a reconnect) nothing is looked for, and
+the presentation starts afresh once it is released.
 
 Frames and crops are local variables of one call: never stored, sent or logged.
 """
@@ -71,6 +73,7 @@ class FaceWatcher:
         settings: DoorFaceSettings | None = None,
         lock: threading.Lock | None = None,
         clock: Callable[[], float] = time.monotonic,
+        held: Callable[[], bool] | None = None,
     ) -> None:
         self.door = door
         self.model = model
@@ -81,6 +84,7 @@ class FaceWatcher:
         self.settings = settings or DoorFaceSettings()
         self._lock = lock or threading.Lock()
         self._clock = clock
+        self._held = held or _never
         self.phase = Phase.IDLE
         self._observations: list[Observation] = []
         self._failures = 0
@@ -91,6 +95,10 @@ class FaceWatcher:
         """Examine one frame; the attempt to submit when this frame completes a presentation."""
         if not self.index.ready:
             return None  # still loading templates: face waits, the other methods do not
+        if self._held():
+            # Matches made now could be against templates withdrawn meanwhile; what was seen so far is dropped.
+            self._reset()
+            return None
         now = self._clock()
         face = self._near_face(frame)
         if face is None:
@@ -148,3 +156,7 @@ class FaceWatcher:
         self._observations.clear()
         self._failures = 0
         self._turned = 0
+
+
+def _never() -> bool:
+    return False

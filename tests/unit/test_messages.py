@@ -130,3 +130,18 @@ def test_messages_are_frozen() -> None:
 def test_constructing_with_unknown_field_fails() -> None:
     with pytest.raises(ValidationError):
         Birth(**birth_dict(extra=1))
+
+
+NONCE = "0123456789abcdef" * 2
+
+
+def test_birth_nonce_is_optional_and_checked() -> None:
+    assert decode(Birth, payload(birth_dict())).nonce is None
+    assert decode(Birth, payload(birth_dict(nonce=NONCE))).nonce == NONCE
+    assert decode(Birth, payload(birth_dict(nonce=None))).nonce is None
+
+
+@pytest.mark.parametrize("nonce", [NONCE.upper(), NONCE[:-1], NONCE + "a", "", "g" * 32, 12345, NONCE + "\n"])
+def test_birth_with_a_malformed_nonce_is_rejected(nonce: Any) -> None:
+    with pytest.raises(MessageError, match="invalid Birth"):
+        decode(Birth, payload(birth_dict(nonce=nonce)))

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gatehouse_core.wire.base import MAX_MESSAGE_BYTES, WireModel, encode
-from gatehouse_core.wire.messages import Delta, Erased, Receipt, SnapshotPart
+from gatehouse_core.wire.messages import Delta, Erased, InSync, Receipt, SnapshotPart
 from gatehouse_core.wire.records import (
     EMPTY_ROSTER_HASH,
     CredentialRecord,
@@ -469,3 +469,72 @@ def test_forged_or_misaddressed_receipt_is_dropped(
     applier: SyncApplier, server_key: Ed25519PrivateKey, forge: Any
 ) -> None:
     assert applier.handle_receipt(RECEIPT, forge(server_key)) is None
+
+
+# ---- in sync --------------------------------------------------------------------------------------------------
+
+NONCE = "0123456789abcdef" * 2
+
+
+def in_sync(seq: int = 3, **kw: Any) -> InSync:
+    fields: dict[str, Any] = {"site": SITE, "terminal": TERMINAL, "nonce": NONCE}
+    fields.update(kw)
+    return InSync(seq=seq, **fields)
+
+
+def test_in_sync_is_passed_on_and_changes_nothing(
+    applier: SyncApplier, store: TerminalStore, server_key: Ed25519PrivateKey
+) -> None:
+    send(applier, server_key, delta(0, 3, person(ALICE)))
+    before = store.roster_hash()
+    message = in_sync(3)
+    outcome = send(applier, server_key, message)
+    assert outcome == Outcome(note="in_sync", in_sync=message)
+    assert store.applied_seq() == 3 and store.roster_hash() == before
+
+
+def test_in_sync_does_not_disturb_a_half_received_delta(
+    applier: SyncApplier, store: TerminalStore, server_key: Ed25519PrivateKey
+) -> None:
+    send(applier, server_key, delta(0, 5, door(1), part=1, parts=2))
+    assert send(applier, server_key, in_sync(5)).in_sync is not None
+    assert applier.busy()  # the terminal's hold sees it half-way and stays held
+    assert send(applier, server_key, delta(0, 5, door(2), part=2, parts=2)).applied
+    assert store.applied_seq() == 5
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [_unsigned, _wrong_key, _other_terminal_topic, _other_site_topic, _receipt_topic, _oversized],
+)
+def test_unverifiable_in_sync_is_dropped(applier: SyncApplier, server_key: Ed25519PrivateKey, wrap: Any) -> None:
+    assert applier.handle_sync(SYNC, wrap(server_key, encode(in_sync()))) == Outcome(note="forged")
+
+
+def test_tampered_in_sync_is_dropped(applier: SyncApplier, server_key: Ed25519PrivateKey) -> None:
+    signed = sign(server_key, SYNC, encode(in_sync(3)))
+    forged = signed.replace(b'"seq":3', b'"seq":0')
+    assert forged != signed
+    assert applier.handle_sync(SYNC, forged) == Outcome(note="forged")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [in_sync(terminal="t-2"), in_sync(site="oak")],
+    ids=["other-terminal", "other-site"],
+)
+def test_misaddressed_in_sync_is_dropped(applier: SyncApplier, server_key: Ed25519PrivateKey, message: InSync) -> None:
+    assert send(applier, server_key, message) == Outcome(note="misaddressed")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"v":1,"type":"in_sync","site":"maple","terminal":"t-1","seq":3}',
+        b'{"v":1,"type":"in_sync","site":"maple","terminal":"t-1","seq":3,"nonce":"ABC"}',
+        b'{"v":1,"type":"in_sync","site":"maple","terminal":"t-1","seq":-1,"nonce":"' + NONCE.encode() + b'"}',
+    ],
+    ids=["no-nonce", "bad-nonce", "negative-seq"],
+)
+def test_invalid_in_sync_is_dropped(applier: SyncApplier, server_key: Ed25519PrivateKey, body: bytes) -> None:
+    assert applier.handle_sync(SYNC, sign(server_key, SYNC, body)) == Outcome(note="invalid")

@@ -19,6 +19,7 @@ from gatehouse_core.wire.messages import (
     Erased,
     EventBatch,
     EventRecord,
+    InSync,
     Receipt,
     SnapshotPart,
 )
@@ -572,3 +573,49 @@ def test_empty_roster_hash() -> None:
     assert EMPTY_ROSTER_HASH == roster_hash([]) == roster_hash(iter(()))
     assert EMPTY_ROSTER_HASH == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # SHA-256 of b""
     assert roster_hash([("site", "site", "a" * 64)]) != EMPTY_ROSTER_HASH
+
+
+# ---- in sync ---------------------------------------------------------------------------------------------------
+
+NONCE = "0123456789abcdef" * 2
+
+
+def in_sync_dict(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"v": 1, "type": "in_sync", "site": "maple", "terminal": "t-1", "seq": 9, "nonce": NONCE}
+    data.update(overrides)
+    return data
+
+
+def test_in_sync_decodes_and_round_trips() -> None:
+    message = decode(InSync, payload(in_sync_dict()))
+    assert (message.seq, message.nonce) == (9, NONCE)
+    assert decode(InSync, encode(message)) == message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        in_sync_dict(nonce=NONCE.upper()),
+        in_sync_dict(nonce=NONCE[:-1]),
+        in_sync_dict(nonce=NONCE + "0"),
+        in_sync_dict(nonce=None),
+        in_sync_dict(seq=-1),
+        in_sync_dict(seq="9"),
+        in_sync_dict(type="delta"),
+        in_sync_dict(v=2),
+        in_sync_dict(terminal=""),
+        in_sync_dict(extra=1),
+        {k: v for k, v in in_sync_dict().items() if k != "nonce"},
+        {k: v for k, v in in_sync_dict().items() if k != "site"},
+    ],
+)
+def test_invalid_in_sync_is_rejected(data: dict[str, Any]) -> None:
+    with pytest.raises(MessageError):
+        decode(InSync, payload(data))
+
+
+def test_birth_with_a_nonce_round_trips_and_without_one_encodes_as_before() -> None:
+    birth = Birth(terminal="t-1", applied_seq=3, roster_hash=EMPTY_ROSTER_HASH, software="t 1", nonce=NONCE)
+    assert decode(Birth, encode(birth)) == birth
+    plain = Birth(terminal="t-1", applied_seq=3, roster_hash=EMPTY_ROSTER_HASH, software="t 1")
+    assert "nonce" not in json.loads(encode(plain))
