@@ -186,6 +186,11 @@ def test_wrong_codes_raise_an_alarm_and_a_guard_clears_the_lockout(rig: SyncRig,
     wait_for(lambda: len(server_events(decision=Decision.ALARM)) == 1, what="alarm on the server")
     alarm = server_events(decision=Decision.ALARM)[0]
     assert (alarm.reason, alarm.door_id) == ("brute_force", front.id)
+    # The refusal while locked out may arrive in the batch after the alarm's.
+    wait_for(
+        lambda: "locked_out" in [e.reason for e in server_events(door_id=front.id, decision=Decision.DENY)],
+        what="locked-out refusal on the server",
+    )
     assert [e.reason for e in server_events(door_id=front.id, decision=Decision.DENY)][-1] == "locked_out"
 
     assert control.send(socket_path, {"op": "clear_lockout"}) == {"cleared": True}
