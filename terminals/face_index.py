@@ -94,7 +94,7 @@ class FaceIndex:
         self._jobs.put(_Full() if full else _People(people))
 
     def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until every change queued so far is in the gallery (tests, benchmarks)."""
+        """Wait until every change queued so far is in the gallery (the face hold's release, tests, benchmarks)."""
         done = threading.Event()
         self._jobs.put(_Barrier(done))
         return done.wait(timeout)
