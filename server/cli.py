@@ -23,6 +23,9 @@ from .cli_common import (
     stop_on_signals,
 )
 from .cli_face import face
+from .cli_privacy import consent, privacy
+from .cli_retention import alarms, retention
+from .cli_subject_access import subject_access
 from .terminal_files import write_terminal_dir
 
 
@@ -33,6 +36,11 @@ def main() -> None:
 
 
 main.add_command(face)
+main.add_command(privacy)
+main.add_command(consent)
+main.add_command(retention)
+main.add_command(alarms)
+main.add_command(subject_access)
 
 
 # ---- server ---------------------------------------------------------------------------------------------------

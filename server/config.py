@@ -48,6 +48,31 @@ class SyncConfig(StrictModel):
     )
 
 
+class RetentionConfig(StrictModel):
+    """When the worker applies each site's retention settings and checks for overdue erasures."""
+
+    interval_minutes: int = Field(
+        60,
+        ge=5,
+        le=1440,
+        description="How often the worker deletes access events, visitor passes and unused face templates "
+        "past their site's retention periods (the periods themselves are per-site settings).",
+    )
+    alarm_check_minutes: int = Field(
+        15,
+        ge=1,
+        le=1440,
+        description="How often the worker looks for face-template erasures a terminal has not confirmed within "
+        "its site's deadline, and raises (or resolves) alarms for them.",
+    )
+    chunk_rows: int = Field(
+        5000,
+        ge=100,
+        le=100_000,
+        description="Access events deleted per transaction, so a large purge never holds one long transaction.",
+    )
+
+
 class ServerConfig(StrictModel):
     """Settings of `gatehouse server run` and `gatehouse server worker`."""
 
@@ -63,6 +88,10 @@ class ServerConfig(StrictModel):
     http: HttpConfig = Field(default_factory=HttpConfig, description="Console web server.")  # type: ignore[arg-type]
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Broker used by the worker.")  # type: ignore[arg-type]
     sync: SyncConfig = Field(default_factory=SyncConfig, description="Terminal sync.")  # type: ignore[arg-type]
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig,  # type: ignore[arg-type]
+        description="Retention runs and erasure alarms in the worker.",
+    )
     face: FaceServerConfig | None = Field(
         None,
         description="Face engine for enrolling face photos; without this section the server enrolls no faces "

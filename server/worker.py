@@ -36,7 +36,7 @@ from gatehouse_core.wire.topics import (
 from .app import Gatehouse
 from .extensions import db
 from .models import Terminal
-from .services import events, journal, passes, terminals
+from .services import alarms, events, journal, passes, retention, terminals
 from .services.errors import NotFound
 from .sync.publisher import Delivery, SyncPublisher
 
@@ -68,7 +68,8 @@ class Worker:
         self._client.on_message = self._on_message
         self.publisher = SyncPublisher(gatehouse.keys, self._publish)
         self._senders: dict[tuple[str, str], tuple[float, events.Sender | None]] = {}
-        self._answered: dict[str, tuple[int, str, float]] = {}
+        # Per terminal: applied sequence and roster hash of the last birth answered, when, and the answer's seq.
+        self._answered: dict[str, tuple[int, str, float, int]] = {}
         self.connected = threading.Event()
 
     # ---- paho callbacks (network thread): enqueue only -----------------------------------------------------
@@ -103,7 +104,8 @@ class Worker:
         self._client.connect_async(mq.host, mq.port, keepalive=mq.keepalive)
         self._client.loop_start()
         poll = self.config.sync.poll_interval_ms / 1000
-        next_prune = time.monotonic() + 60
+        # Housekeeping jobs first run a minute after start, then each at its own interval.
+        due = dict.fromkeys(("prune", "erasures", "retention"), time.monotonic() + 60)
         try:
             while not self.stop_event.is_set():
                 batch = self._drain(poll)
@@ -111,9 +113,7 @@ class Worker:
                     self.process(batch)
                 if self.connected.is_set():
                     self._publish_pending()
-                if time.monotonic() >= next_prune:
-                    self._prune()
-                    next_prune = time.monotonic() + _PRUNE_EVERY
+                self._housekeeping(due)
         finally:
             if self.connected.is_set():
                 self._client.publish(server_status(), STATUS_OFFLINE, qos=1, retain=True).wait_for_publish(2)
@@ -142,6 +142,50 @@ class Worker:
             except Exception:
                 db.session.rollback()
                 log.exception("publishing the journal failed; will retry")
+
+    def _housekeeping(self, due: dict[str, float]) -> None:
+        """Run each housekeeping job whose time has come; `due` holds when each is next due (monotonic)."""
+        settings = self.config.retention
+        jobs = (
+            ("prune", self._prune, _PRUNE_EVERY),
+            ("erasures", self.check_erasures, settings.alarm_check_minutes * 60.0),
+            ("retention", self.run_retention, settings.interval_minutes * 60.0),
+        )
+        for name, job, every in jobs:
+            if time.monotonic() >= due[name]:
+                job()
+                due[name] = time.monotonic() + every
+
+    def check_erasures(self) -> None:
+        """Raise alarms for erasures terminals have not confirmed in time; resolve those now complete."""
+        with self.app.app_context():
+            try:
+                alarms.check_erasures(db.session)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                log.exception("erasure alarm check failed; will retry")
+
+    def run_retention(self) -> None:
+        """Apply every site's retention periods (commits as it goes; a large first purge blocks the loop a while)."""
+        with self.app.app_context():
+            try:
+                report = retention.run_retention(
+                    db.session, retention.ACTOR, chunk_rows=self.config.retention.chunk_rows
+                )
+            except Exception:
+                db.session.rollback()
+                log.exception("retention run failed; will retry")
+                return
+            for site in report.sites:
+                if site.events or site.passes or site.templates:
+                    log.info(
+                        "retention at site %s: %d event(s), %d visitor pass(es), %d face template(s) removed",
+                        site.site_code,
+                        site.events,
+                        site.passes,
+                        site.templates,
+                    )
 
     def _prune(self) -> None:
         with self.app.app_context():
@@ -192,23 +236,18 @@ class Worker:
     def _one(self, ref: TopicRef, payload: bytes) -> None:
         with self.app.app_context():
             try:
+                confirm: tuple[int, str] | None = None
                 if ref.channel is Channel.STATUS:
                     if payload not in (STATUS_ONLINE, STATUS_OFFLINE):
                         raise MessageError("status payload must be 'online' or 'offline'")
                     terminals.record_status(db.session, ref.site, ref.terminal, online=payload == STATUS_ONLINE)
                 else:
-                    birth = decode(Birth, payload)
-                    if birth.terminal != ref.terminal:
-                        raise MessageError("birth message names another terminal than its topic")
-                    terminal = terminals.record_birth(db.session, ref.site, birth)
-                    if self._repeated(ref, birth):
-                        log.info("terminal %s repeated its birth; the answer is on its way", ref.terminal)
-                    elif self.connected.is_set():
-                        answer = self.publisher.answer_birth(db.session, terminal, birth)
-                        log.info(
-                            "terminal %s at seq %d: answered with %s", ref.terminal, birth.applied_seq, answer.action
-                        )
+                    confirm = self._birth(ref, payload)
                 db.session.commit()
+                if confirm is not None and self.connected.is_set():
+                    # Only after the commit, and after the answer's parts went to the client: MQTT keeps the
+                    # topic in order, so the terminal sees this last and knows it has been sent everything.
+                    self.publisher.send_in_sync(ref.site, ref.terminal, *confirm)
             except (MessageError, NotFound) as exc:
                 db.session.rollback()
                 log.warning("dropped message on %s/%s: %s", ref.terminal, ref.channel.value, exc)
@@ -216,14 +255,37 @@ class Worker:
                 db.session.rollback()
                 log.exception("failed to handle %s message from %s", ref.channel.value, ref.terminal)
 
-    def _repeated(self, ref: TopicRef, birth: Birth) -> bool:
-        """The same birth again within seconds (a terminal reconnecting twice): one answer is enough."""
+    def _birth(self, ref: TopicRef, payload: bytes) -> tuple[int, str] | None:
+        """Record and answer a birth; the sequence and nonce an InSync must confirm, if the birth asks for one."""
+        birth = decode(Birth, payload)
+        if birth.terminal != ref.terminal:
+            raise MessageError("birth message names another terminal than its topic")
+        terminal = terminals.record_birth(db.session, ref.site, birth)
+        # Only a birth with a nonce can be left to the earlier answer: its InSync shows the terminal if that
+        # answer was lost, and it asks again. Without one, every birth is answered.
+        repeated = self._repeated(ref, birth) if birth.nonce is not None else None
+        if repeated is not None:
+            log.info("terminal %s repeated its birth; the answer is on its way", ref.terminal)
+            seq = repeated
+        elif self.connected.is_set():
+            answer = self.publisher.answer_birth(db.session, terminal, birth)
+            log.info("terminal %s at seq %d: answered with %s", ref.terminal, birth.applied_seq, answer.action)
+            self._answered[ref.terminal] = (birth.applied_seq, birth.roster_hash, time.monotonic(), answer.seq)
+            seq = answer.seq
+        else:
+            return None
+        return None if birth.nonce is None else (seq, birth.nonce)
+
+    def _repeated(self, ref: TopicRef, birth: Birth) -> int | None:
+        """The seq answered for the same birth seconds ago (a terminal reconnecting twice), else None."""
         last = self._answered.get(ref.terminal)
-        return (
+        if (
             last is not None
             and last[:2] == (birth.applied_seq, birth.roster_hash)
             and time.monotonic() - last[2] < _REPEAT_WINDOW
-        )
+        ):
+            return last[3]
+        return None
 
     def _sender(self, ref: TopicRef, doors: Iterable[int] = ()) -> events.Sender | None:
         """The terminal behind a topic, cached; looked up again when it names a door it did not serve."""

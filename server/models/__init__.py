@@ -1,5 +1,7 @@
 """All Gatehouse models; importing this module registers every table on the metadata."""
 
+# audit_guard registers the triggers and ORM listeners that keep the audit log append-only.
+from . import audit_guard  # noqa: F401
 from .access import (
     AccessGroup,
     Holiday,

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, case, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from gatehouse_core.wire.messages import Decision, EventRecord
+from gatehouse_core.wire.messages import Decision, EntryMethod, EventRecord
 
-from ..models import AccessEvent, Terminal, VisitorPass, terminal_doors, utcnow
+from ..models import (
+    AccessEvent,
+    FaceTemplate,
+    Person,
+    Terminal,
+    UTCDateTime,
+    VisitorPass,
+    terminal_doors,
+    utcnow,
+)
 from . import passes as pass_service
 from .session import DbSession
 
@@ -84,9 +94,59 @@ def ingest(session: DbSession, batches: Sequence[tuple[Sender, Sequence[EventRec
             stmt = postgresql.insert(AccessEvent).on_conflict_do_nothing(index_elements=["event_uid"])
         else:
             stmt = sqlite.insert(AccessEvent).on_conflict_do_nothing(index_elements=["event_uid"])
-        # Only events stored now (not redeliveries) count against their visitor pass.
-        stored = session.execute(stmt.returning(AccessEvent.pass_id, AccessEvent.decision), rows)
+        # Only events stored now (not redeliveries) count against their visitor pass or a template's use.
+        stored = session.execute(
+            stmt.returning(
+                AccessEvent.pass_id,
+                AccessEvent.decision,
+                AccessEvent.method,
+                AccessEvent.site_id,
+                AccessEvent.person_pseudonym,
+                AccessEvent.occurred_at,
+            ),
+            rows,
+        ).all()
         pass_service.count_uses(
-            session, [pid for pid, decision in stored if pid is not None and decision is Decision.GRANT]
+            session, [row.pass_id for row in stored if row.pass_id is not None and row.decision is Decision.GRANT]
+        )
+        _record_face_matches(
+            session,
+            [
+                (row.site_id, row.person_pseudonym, row.occurred_at)
+                for row in stored
+                if row.method is EntryMethod.FACE
+                and row.decision is Decision.GRANT
+                and row.person_pseudonym is not None
+            ],
         )
     return result
+
+
+def _record_face_matches(session: DbSession, matches: Iterable[tuple[int, str, datetime]]) -> None:
+    """Move `last_matched_at` of the templates of people let in by face (site, pseudonym, time) to the latest.
+
+    Retention erases templates unused for long; this is what "used" means. One SELECT and one UPDATE per
+    batch; a late (older) event never moves the time back.
+    """
+    latest: dict[tuple[int, str], datetime] = {}
+    for site_id, pseudonym, at in matches:
+        latest[(site_id, pseudonym)] = max(at, latest.get((site_id, pseudonym), at))
+    if not latest:
+        return
+    # A pseudonym counts only at its own site: another site's terminal cannot keep a template alive.
+    people = session.execute(
+        select(Person.id, Person.site_id, Person.pseudonym).where(Person.pseudonym.in_({p for _, p in latest}))
+    )
+    times = {pid: latest[(site_id, p)] for pid, site_id, p in people if (site_id, p) in latest}
+    if not times:
+        return
+    matched = case({pid: literal(at, UTCDateTime()) for pid, at in times.items()}, value=FaceTemplate.person_id)
+    session.execute(
+        update(FaceTemplate)
+        .where(
+            FaceTemplate.person_id.in_(times),
+            or_(FaceTemplate.last_matched_at.is_(None), FaceTemplate.last_matched_at < matched),
+        )
+        .values(last_matched_at=matched)
+        .execution_options(synchronize_session="fetch")
+    )
