@@ -169,6 +169,31 @@ def test_events_are_deleted_in_chunks_and_audited_once(estate: Estate, chunk_row
     assert purges() == [(estate.short.id, {"kind": "access_events", "count": 6, "cutoff": cutoff})]
 
 
+def test_a_purge_that_fails_midway_audits_the_chunks_it_committed(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest(estate.terminals["TA"], *(event(estate.doors["A"], NOW - timedelta(days=40, minutes=m)) for m in range(5)))
+    counted = retention._rowcount
+    calls = []
+
+    def failing_second_chunk(result: object) -> int:
+        calls.append(result)
+        if len(calls) == 2:
+            raise RuntimeError("connection lost")
+        return counted(result)
+
+    monkeypatch.setattr(retention, "_rowcount", failing_second_chunk)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        retention.run_retention(db.session, TEST_ACTOR, at=NOW, site=estate.short, chunk_rows=2)
+    assert len(event_ages(estate.short)) == 3
+    cutoff = (NOW - timedelta(days=30)).isoformat()
+    assert purges() == [(estate.short.id, {"kind": "access_events", "count": 2, "cutoff": cutoff, "interrupted": True})]
+    # The next run takes the rest, audited as such.
+    monkeypatch.setattr(retention, "_rowcount", counted)
+    retention.run_retention(db.session, TEST_ACTOR, at=NOW, site=estate.short, chunk_rows=2)
+    assert event_ages(estate.short) == [] and [d["count"] for _, d in purges()] == [2, 3]
+
+
 def test_one_site_only_leaves_the_others_alone(estate: Estate) -> None:
     for name, door in (("TA", estate.doors["A"]), ("TL", estate.doors["L"])):
         ingest(estate.terminals[name], event(door, NOW - timedelta(days=200)))

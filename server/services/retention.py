@@ -36,7 +36,7 @@ from .session import DbSession
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_ROWS = 5000
+DEFAULT_CHUNK_ROWS = 20_000
 # Who the audit log names for scheduled runs.
 ACTOR = Actor("retention")
 
