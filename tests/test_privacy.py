@@ -26,7 +26,7 @@ from server.models import (
     Site,
     StaleReason,
 )
-from server.services import access, consent, events, face_count, face_templates, privacy, roster, terminals
+from server.services import access, consent, erasure, events, face_count, face_templates, privacy, roster, terminals
 from server.services.errors import Conflict, DomainError
 from server.services.privacy_figures import site_figures
 from tests.conftest import TEST_ACTOR
@@ -225,6 +225,8 @@ def test_site_figures(estate: dict[str, Any], make_person) -> None:
     batch = [face_event(gate.id, alice.pseudonym, Decision.GRANT) for _ in range(3)]
     batch.append(face_event(gate.id, None, Decision.DENY))
     events.ingest(db.session, [(sender, batch)])
+    # Bob's template reached the gate terminal; his withdrawal waits for that terminal to confirm.
+    erasure.record_holdings(db.session, estate["terminal"].id, [t.id for t in estate["bob"].face_templates])
     consent.withdraw_consent(db.session, ACTOR, estate["bob"], ConsentChannel.APP)
     db.session.commit()
     figures = site_figures(db.session, site)
@@ -232,9 +234,11 @@ def test_site_figures(estate: dict[str, Any], make_person) -> None:
     # Bob withdrew (which records a "no") and Carol declined.
     assert figures.declined == 2 and figures.stale_consents == 0
     assert (figures.face_attempts, figures.face_fallbacks, figures.fallback_rate) == (4, 1, 0.25)
-    # Bob's template was sent to the gate terminal's roster? Only if published: none were, so no line waits.
-    assert figures.pending_deletions == len(
-        [c for r in db.session.scalars(select(ErasureReceipt)) for c in r.confirmations if c.confirmed_at is None]
+    assert figures.pending_deletions == 1 and figures.overdue_deletions == 0
+    erasure.confirm_items(
+        db.session, estate["terminal"], [r.template_id for r in db.session.scalars(select(ErasureReceipt))]
     )
+    db.session.commit()
+    assert site_figures(db.session, site).pending_deletions == 0
     assert figures.face_enabled and figures.assessment_overdue is False
     assert figures.as_dict()["assessment_review_due"] == figures.assessment_review_due.isoformat()  # type: ignore[union-attr]
