@@ -164,12 +164,13 @@ def count_uses(session: DbSession, granted: Iterable[int]) -> None:
         journal.append(session, visitor_pass.site_id, JournalKind.PASS_CONSUME, {"pass": pass_id})
 
 
-def expire_passes(session: DbSession, now: datetime | None = None) -> int:
-    """Mark passes that have ended as expired so terminals drop them; returns how many."""
+def expire_passes(session: DbSession, now: datetime | None = None, site_id: int | None = None) -> int:
+    """Mark passes that have ended (at every site, or one) as expired so terminals drop them; returns how many."""
     now = now or utcnow()
-    ended = session.scalars(
-        select(VisitorPass).where(VisitorPass.status != PassStatus.EXPIRED, VisitorPass.valid_until <= now)
-    ).all()
+    stmt = select(VisitorPass).where(VisitorPass.status != PassStatus.EXPIRED, VisitorPass.valid_until <= now)
+    if site_id is not None:
+        stmt = stmt.where(VisitorPass.site_id == site_id)
+    ended = session.scalars(stmt).all()
     for visitor_pass in ended:
         visitor_pass.status = PassStatus.EXPIRED
         journal.append(session, visitor_pass.site_id, JournalKind.PASS_REVOKE, {"pass": visitor_pass.id, "ended": True})

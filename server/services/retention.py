@@ -23,14 +23,12 @@ from ..models import (
     AccessEvent,
     ErasureReason,
     FaceTemplate,
-    JournalKind,
-    PassStatus,
     Person,
     Site,
     VisitorPass,
     utcnow,
 )
-from . import audit, face_templates, journal
+from . import audit, face_templates, passes
 from .audit import Actor
 from .session import DbSession
 
@@ -148,9 +146,7 @@ def purge_passes(session: DbSession, actor: Actor, site_id: int, cutoff: datetim
     journalled as ended, so terminals drop it too.
     """
     ended = VisitorPass.site_id == site_id, VisitorPass.valid_until < cutoff
-    unexpired = list(session.scalars(select(VisitorPass.id).where(*ended, VisitorPass.status != PassStatus.EXPIRED)))
-    for pass_id in unexpired:
-        journal.append(session, site_id, JournalKind.PASS_REVOKE, {"pass": pass_id, "ended": True})
+    passes.expire_passes(session, cutoff, site_id)
     removed = _rowcount(session.execute(delete(VisitorPass).where(*ended)))
     _audited(session, actor, site_id, PurgeKind.PASSES, removed, cutoff)
     session.commit()
