@@ -72,7 +72,9 @@ def _raise_overdue(session: DbSession, site: Site, deadline: datetime, at: datet
     for receipt, holders in waiting.items():
         if str(receipt.id) in known:
             continue
-        if _insert_once(session, site.id, str(receipt.id), _message(site, receipt, holders), at):
+        if raise_once(
+            session, AlarmKind.ERASURE_OVERDUE, site.id, str(receipt.id), _message(site, receipt, holders), at
+        ):
             raised += 1
             log.warning(
                 "erasure overdue at site %s: receipt %d not confirmed by terminal(s) %s within %d h",
@@ -99,9 +101,11 @@ def _message(site: Site, receipt: ErasureReceipt, holders: list[Terminal]) -> st
     )
 
 
-def _insert_once(session: DbSession, site_id: int, ref: str, message: str, at: datetime) -> bool:
+def raise_once(
+    session: DbSession, kind: AlarmKind, site_id: int | None, ref: str, message: str, at: datetime | None = None
+) -> bool:
     """Insert the alarm unless one with the same kind and ref exists (another process may have raced us)."""
-    values = {"site_id": site_id, "kind": AlarmKind.ERASURE_OVERDUE, "ref": ref, "message": message, "raised_at": at}
+    values = {"site_id": site_id, "kind": kind, "ref": ref, "message": message, "raised_at": at or utcnow()}
     stmt: Insert
     if session.get_bind().dialect.name == "postgresql":
         stmt = postgresql.insert(Alarm).values(values).on_conflict_do_nothing(index_elements=["kind", "ref"])

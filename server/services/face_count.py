@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from ..models import Alarm, AlarmKind, FaceTemplate
+from ..models import AlarmKind, FaceTemplate
+from . import alarms
 from .session import DbSession
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,9 @@ def face_count(session: DbSession, threshold: int = FILING_THRESHOLD) -> FaceCou
 def check_face_count(session: DbSession, threshold: int = FILING_THRESHOLD) -> FaceCount:
     """Count enrolled faces and raise a (once per step) alarm as the count passes each warning step."""
     count = face_count(session, threshold)
+    warning = count.warning
     for step in WARN_STEPS:
-        if count.share >= step:
-            ref = f"{int(step * 100)}%"
-            exists = session.scalar(select(Alarm.id).where(Alarm.kind == AlarmKind.FACE_COUNT, Alarm.ref == ref))
-            if exists is None and count.warning is not None:
-                session.add(Alarm(kind=AlarmKind.FACE_COUNT, ref=ref, message=count.warning))
-                log.warning("face templates: %s", count.warning)
+        passed = warning is not None and count.share >= step
+        if passed and alarms.raise_once(session, AlarmKind.FACE_COUNT, None, f"{int(step * 100)}%", warning or ""):
+            log.warning("face templates: %s", warning)
     return count
