@@ -67,10 +67,13 @@ def create_app(config: ServerConfig, *, keys: ServerKeys | None = None, testing:
         SQLALCHEMY_DATABASE_URI=config.database_url,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         SESSION_COOKIE_SECURE=production,
+        # __Host- cookies are sent only over HTTPS, to this exact host, for every path: no subdomain can set them.
+        SESSION_COOKIE_NAME="__Host-gatehouse" if production else "gatehouse",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=production,
         REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=8 * 3600,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         TESTING=testing,

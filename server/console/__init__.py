@@ -4,15 +4,45 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import db, login_manager
-from ..models import ConsoleUser
+from ..models import ConsoleRole, ConsoleUser
 from ..services.errors import DomainError
 from ..services.users import load_session_user
+from .i18n import init_i18n
+from .nav import nav_items
 
 log = logging.getLogger(__name__)
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_ROLE_LABELS = {ConsoleRole.ADMIN: _l("admin"), ConsoleRole.MANAGER: _l("manager"), ConsoleRole.GUARD: _l("guard")}
+
+
+def role_label(role: ConsoleRole) -> str:
+    """A role's name in the user's language."""
+    return str(_ROLE_LABELS.get(role, role.value))
+
+
+def _page_blueprints() -> list[Blueprint]:
+    """The console's page blueprints, each in its own module."""
+    import importlib
+
+    found = []
+    for name in PAGE_MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        found.append(module.bp)
+    return found
+
+
+# Modules under server/console/ that each define `bp`, one per area of the console.
+PAGE_MODULES: tuple[str, ...] = ("people", "person", "access", "passes", "terminals", "monitor", "privacy")
 
 
 def register_console(app: Flask) -> None:
@@ -21,13 +51,28 @@ def register_console(app: Flask) -> None:
     from .subject_access import bp as subject_access_bp
     from .views import bp as views_bp
 
+    init_i18n(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(views_bp)
     app.register_blueprint(subject_access_bp)
+    for blueprint in _page_blueprints():
+        app.register_blueprint(blueprint)
+    app.jinja_env.globals.update(nav_items=nav_items, role_label=role_label)
 
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message = _l("Please log in to continue.")
     login_manager.session_protection = "strong"
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        # No inline script or style anywhere in the console, so the policy can be strict.
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
     @login_manager.user_loader
     def _load_user(session_id: str) -> ConsoleUser | None:
@@ -47,7 +92,7 @@ def register_console(app: Flask) -> None:
     def _server_error(exc: Exception) -> tuple[str, int]:
         db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return render_template("error.html", code=500, message="Something went wrong; nothing was saved."), 500
+        return render_template("error.html", code=500, message=_("Something went wrong; nothing was saved.")), 500
 
     @app.get("/healthz")
     def _health() -> Response:

@@ -1,20 +1,23 @@
-"""Console login and logout."""
+"""Console login, logout (here or everywhere) and the user's language."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..extensions import db
-from ..services import audit
+from ..services import audit, login_throttle
 from ..services.audit import Actor
 from ..services.users import authenticate
+from .i18n import LANGUAGES
 
 bp = Blueprint("auth", __name__)
 
@@ -22,8 +25,8 @@ bp = Blueprint("auth", __name__)
 class LoginForm(FlaskForm):
     """Username and password."""
 
-    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
 
 
 def _safe_next(target: str | None) -> str:
@@ -33,18 +36,31 @@ def _safe_next(target: str | None) -> str:
     return url_for("views.dashboard")
 
 
+def _address() -> str:
+    # The direct peer; behind a reverse proxy, deployments configure ProxyFix so this is the client.
+    return request.remote_addr or "unknown"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
-    """Show the login form and log the user in."""
+    """Show the login form and log the user in; repeated failures are slowed down."""
     if current_user.is_authenticated:
         return redirect(url_for("views.dashboard"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(db.session, form.username.data or "", form.password.data or "")
+        username, address = form.username.data or "", _address()
+        throttle = login_throttle.check(db.session, username, address)
+        if not throttle.allowed:
+            minutes = max(1, (throttle.retry_after_s + 59) // 60)
+            flash(_("Too many failed logins. Try again in %(minutes)d minutes.", minutes=minutes), "error")
+            return render_template("login.html", form=form), 429, {"Retry-After": str(throttle.retry_after_s)}
+        user = authenticate(db.session, username, form.password.data or "")
         if user is None:
+            login_throttle.record_failure(db.session, username, address)
             db.session.commit()
-            flash("Wrong username or password.", "error")
+            flash(_("Wrong username or password."), "error")
             return render_template("login.html", form=form), 401
+        login_throttle.clear(db.session, username)
         login_user(user)
         audit.record(db.session, Actor.of(user), "user.login", "console_user", user.id)
         db.session.commit()
@@ -57,5 +73,30 @@ def login() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     """End this session."""
     logout_user()
-    flash("You have been logged out.", "info")
+    flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.post("/logout-everywhere")
+@login_required
+def logout_everywhere() -> ResponseReturnValue:
+    """End every session of this user, on every browser and device."""
+    user = current_user._get_current_object()
+    user.session_epoch += 1
+    audit.record(db.session, Actor.of(user), "user.logout_everywhere", "console_user", user.id)
+    db.session.commit()
+    logout_user()
+    flash(_("You have been logged out on every device."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/language")
+@login_required
+def language() -> ResponseReturnValue:
+    """Remember the user's console language."""
+    choice = request.form.get("language", "")
+    if choice not in LANGUAGES:
+        abort(400, _("Choose one of the offered languages."))
+    current_user.language = choice
+    db.session.commit()
+    return redirect(_safe_next(request.form.get("next")))

@@ -1,4 +1,4 @@
-"""Console pages: dashboard, terminals and people."""
+"""Console: the dashboard."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import Door, Person, PersonStatus, Site, Terminal, TerminalStatus
-from ..services.terminals import list_terminals
-from .roles import ANY_ROLE, MANAGERS, require_role
+from .roles import ANY_ROLE, require_role
 
 bp = Blueprint("views", __name__)
 
@@ -29,18 +28,3 @@ def dashboard() -> ResponseReturnValue:
         "offline": by_status.get(TerminalStatus.OFFLINE, 0) + by_status.get(TerminalStatus.UNKNOWN, 0),
     }
     return render_template("dashboard.html", figures=figures)
-
-
-@bp.get("/terminals")
-@require_role(*ANY_ROLE)
-def terminals() -> ResponseReturnValue:
-    """Every terminal with its availability and sync position."""
-    return render_template("terminals.html", terminals=list_terminals(db.session))
-
-
-@bp.get("/people")
-@require_role(*MANAGERS)
-def people() -> ResponseReturnValue:
-    """People of every site."""
-    rows = db.session.scalars(select(Person).order_by(Person.site_id, Person.full_name).limit(500)).all()
-    return render_template("people.html", people=rows)

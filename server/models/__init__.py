@@ -12,6 +12,7 @@ from .access import (
     access_group_members,
 )
 from .base import Base, UTCDateTime, db, utcnow
+from .console import CommandOp, CommandStatus, ImportJob, ImportStatus, LoginAttempt, TerminalCommand
 from .erasure import ConfirmedBy, ErasureConfirmation, ErasureReason, ErasureReceipt, TemplateHolding
 from .people import (
     ConsentChannel,
@@ -37,6 +38,8 @@ __all__ = [
     "AlarmKind",
     "AuditEntry",
     "Base",
+    "CommandOp",
+    "CommandStatus",
     "ConfirmedBy",
     "ConsentChannel",
     "ConsentGiver",
@@ -53,8 +56,11 @@ __all__ = [
     "ErasureReceipt",
     "FaceTemplate",
     "Holiday",
+    "ImportJob",
+    "ImportStatus",
     "JournalEntry",
     "JournalKind",
+    "LoginAttempt",
     "PassStatus",
     "Person",
     "PersonKind",
@@ -65,6 +71,7 @@ __all__ = [
     "StaleReason",
     "TemplateHolding",
     "Terminal",
+    "TerminalCommand",
     "TerminalStatus",
     "UTCDateTime",
     "VisitorPass",

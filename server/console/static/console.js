@@ -1,0 +1,38 @@
+// Gatehouse console: the few live parts, in plain JavaScript (no build step, no inline scripts).
+//
+// data-autosubmit on a <select>: submit its form when the choice changes.
+// data-poll="URL" on an element: every data-poll-every ms (default 1500), replace its contents with the
+//   HTML fragment at URL, until the fragment's root carries data-final. The element should be an
+//   aria-live region so screen readers hear the change.
+// data-confirm="question" on a <form>: ask before submitting (revoke, withdraw, move out).
+(function () {
+  "use strict";
+
+  function poll(el) {
+    var url = el.getAttribute("data-poll");
+    var every = parseInt(el.getAttribute("data-poll-every") || "1500", 10);
+    function tick() {
+      fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          el.innerHTML = html;
+          if (!el.querySelector("[data-final]")) { setTimeout(tick, every); }
+          else { el.removeAttribute("data-poll"); }
+        })
+        .catch(function () { setTimeout(tick, every * 2); });
+    }
+    setTimeout(tick, every);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
+      sel.addEventListener("change", function () { sel.form.submit(); });
+    });
+    document.querySelectorAll("[data-poll]").forEach(poll);
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (ev) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) { ev.preventDefault(); }
+      });
+    });
+  });
+})();
