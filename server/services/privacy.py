@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from ..models import (
     ConsentRecord,
@@ -205,26 +205,42 @@ def current_assessment(session: DbSession, site: Site) -> PrivacyAssessment | No
     )
 
 
-def enable_face(session: DbSession, actor: Actor, site: Site, model_id: str, today: date | None = None) -> None:
-    """Switch face entry on for a site: only with a current impact assessment and a published notice."""
+def face_blockers(session: DbSession, site: Site, today: date | None = None) -> list[RuleViolation]:
+    """What stops face entry from being switched on at a site, in the order to fix it (empty when ready)."""
     today = today or date.today()
+    blockers = []
     assessment = current_assessment(session, site)
     if assessment is None:
-        raise RuleViolation(
-            "Face entry cannot be switched on before a privacy impact assessment is attached to the site "
-            "(`gatehouse privacy assessment attach`).",
-            code="pia_missing",
+        blockers.append(
+            RuleViolation(
+                "Face entry cannot be switched on before a privacy impact assessment is attached to the site "
+                "(`gatehouse privacy attach-assessment`).",
+                code="pia_missing",
+            )
         )
-    if assessment.review_due < today:
-        raise RuleViolation(
-            f"The site's impact assessment was due for review on {assessment.review_due.isoformat()}; "
-            "attach the reviewed assessment first.",
-            code="pia_review_overdue",
+    elif assessment.review_due < today:
+        blockers.append(
+            RuleViolation(
+                f"The site's impact assessment was due for review on {assessment.review_due.isoformat()}; "
+                "attach the reviewed assessment first.",
+                code="pia_review_overdue",
+            )
         )
     if current_notice(session, site) is None:
-        raise RuleViolation(
-            "Publish the site's face-entry privacy notice first: nobody can consent without it.", code="notice_missing"
+        blockers.append(
+            RuleViolation(
+                "Publish the site's face-entry privacy notice first: nobody can consent without it.",
+                code="notice_missing",
+            )
         )
+    return blockers
+
+
+def enable_face(session: DbSession, actor: Actor, site: Site, model_id: str, today: date | None = None) -> None:
+    """Switch face entry on for a site: only with a current impact assessment and a published notice."""
+    blockers = face_blockers(session, site, today)
+    if blockers:
+        raise blockers[0]
     if site.face_enabled and site.face_model_id == model_id:
         raise Conflict("Face entry is already on for this site.", code="face_already_on")
     if site.face_model_id is not None and site.face_model_id != model_id:
@@ -287,3 +303,31 @@ def get_notice(session: DbSession, site: Site, version: int | None = None) -> Pr
     if found is None:
         raise NotFound(f"site {site.code} has no privacy notice{'' if version is None else f' version {version}'}")
     return found
+
+
+def notice_versions(session: DbSession, site: Site, limit: int = 100) -> list[PrivacyNotice]:
+    """A site's notice versions, newest first."""
+    return list(
+        session.scalars(
+            select(PrivacyNotice)
+            .where(PrivacyNotice.site_id == site.id)
+            .order_by(PrivacyNotice.version.desc())
+            .limit(limit)
+        )
+    )
+
+
+def live_consents(session: DbSession, site: Site) -> int:
+    """Consents a new notice version or face model would make stale (neither withdrawn nor already stale)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(ConsentRecord)
+            .where(
+                ConsentRecord.site_id == site.id,
+                ConsentRecord.withdrawn_at.is_(None),
+                ConsentRecord.stale_at.is_(None),
+            )
+        )
+        or 0
+    )
