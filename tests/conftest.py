@@ -128,6 +128,10 @@ class IsolatedClient(FlaskClient):
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
         g.pop("_login_user", None)
+        # Flask-WTF caches the session's CSRF token on g; another client's session must not see it.
+        g.pop("csrf_token", None)
+        # Flask-Babel caches the chosen locale for the context; each request chooses again.
+        g.pop("_flask_babel", None)
         return super().open(*args, **kwargs)
 
 
