@@ -2,6 +2,135 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import PassStatus, Site, VisitorPass
+from ..services import passes
+from ..services.audit import Actor
+from ..services.passes import PassFilter
+from .roles import ANY_ROLE, MANAGERS, require_role
 
 bp = Blueprint("passes", __name__, url_prefix="/passes")
+
+STATUS_LABELS = {
+    PassStatus.ACTIVE: _l("active"),
+    PassStatus.USED_UP: _l("used up"),
+    PassStatus.EXPIRED: _l("expired"),
+    PassStatus.REVOKED: _l("revoked"),
+}
+
+
+def status_label(status: PassStatus) -> str:
+    """A pass status in the user's language."""
+    return str(STATUS_LABELS.get(status, status.value))
+
+
+def _day(name: str, errors: dict[str, str]) -> date | None:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        errors[name] = _("Enter a date like 2026-05-01.")
+        return None
+
+
+def _filters(sites: dict[int, Site]) -> tuple[PassFilter, dict[str, str]]:
+    """The list's filters from the query string; unusable ones are ignored and explained."""
+    errors: dict[str, str] = {}
+    site_id = request.args.get("site", type=int)
+    if site_id is not None and site_id not in sites:
+        errors["site"] = _("Choose one of the listed sites.")
+        site_id = None
+    status = None
+    status_text = request.args.get("status", "")
+    if status_text:
+        try:
+            status = PassStatus(status_text)
+        except ValueError:
+            errors["status"] = _("Choose one of the listed statuses.")
+    first, last = _day("from", errors), _day("to", errors)
+    if first is not None and last is not None and last < first:
+        errors["to"] = _("End the date range on or after its first day.")
+        last = None
+    host = request.args.get("host", "").strip()[:200]
+    return PassFilter(site_id=site_id, status=status, host=host, first_day=first, last_day=last), errors
+
+
+def window_text(visitor_pass: VisitorPass, site: Site) -> str:
+    """A pass's window in its site's time zone: '2026-05-03 14:00 to 18:00 CST' or across days."""
+    tz = ZoneInfo(site.timezone)
+    start, end = visitor_pass.valid_from.astimezone(tz), visitor_pass.valid_until.astimezone(tz)
+    until = f"{end:%H:%M}" if start.date() == end.date() else f"{end:%Y-%m-%d %H:%M}"
+    return f"{start:%Y-%m-%d %H:%M} \u2013 {until} {end.tzname() or site.timezone}"
+
+
+def _person_link(person_id: int) -> str | None:
+    if "person.show" not in current_app.view_functions or current_user.role not in MANAGERS:
+        return None
+    return url_for("person.show", person_id=person_id)
+
+
+@bp.get("")
+@require_role(*ANY_ROLE)
+def index() -> ResponseReturnValue:
+    """Visitor passes, newest first, filtered by site, status, host and dates; 50 a page."""
+    sites = {s.id: s for s in db.session.scalars(select(Site).order_by(Site.name, Site.id))}
+    flt, errors = _filters(sites)
+    page = passes.list_passes(db.session, flt, before=request.args.get("before", type=int))
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "before" and v}
+    context = {
+        "page": page,
+        "sites": sites,
+        "flt": flt,
+        "values": request.args,
+        "errors": errors,
+        "statuses": list(STATUS_LABELS),
+        "status_label": status_label,
+        "window_text": window_text,
+        "person_link": _person_link,
+        "may_revoke": current_user.role in MANAGERS,
+        "next_url": url_for(".index", **args, before=page.next_before) if page.next_before else None,
+        "first_url": url_for(".index", **args) if request.args.get("before") else None,
+    }
+    return render_template("passes/index.html", **context)
+
+
+def _back() -> str:
+    target = request.form.get("next", "")
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.netloc and not parts.scheme:
+        return target
+    return url_for(".index")
+
+
+@bp.post("/<int:pass_id>/revoke")
+@require_role(*MANAGERS)
+def revoke(pass_id: int) -> ResponseReturnValue:
+    """Revoke a visitor pass: terminals refuse its code and QR once they hear."""
+    visitor_pass = db.session.get(VisitorPass, pass_id)
+    if visitor_pass is None:
+        abort(404, _("No visitor pass with this id."))
+    before = visitor_pass.status
+    passes.revoke_pass(db.session, Actor.of(current_user._get_current_object()), visitor_pass)
+    db.session.commit()
+    if visitor_pass.status is PassStatus.REVOKED and before is not PassStatus.REVOKED:
+        flash(_("The pass for %(name)s is revoked.", name=visitor_pass.visitor_name), "success")
+    else:
+        flash(
+            _("The pass for %(name)s had already ended; nothing changed.", name=visitor_pass.visitor_name),
+            "info",
+        )
+    return redirect(_back())

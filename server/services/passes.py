@@ -12,15 +12,17 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy.orm import joinedload, selectinload
 
 from gatehouse_core.credential_hash import PASS_CODE_DIGITS, hash_pass_code, site_hashing_key
 from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.pass_token import MAX_DOORS, MAX_USES, PassClaims, sign_pass
 
-from ..models import Door, JournalKind, PassStatus, Person, PersonStatus, VisitorPass, utcnow
+from ..models import Door, JournalKind, PassStatus, Person, PersonStatus, Site, VisitorPass, utcnow
 from . import audit, journal
 from .access import allowed_doors
 from .audit import Actor
@@ -175,3 +177,73 @@ def expire_passes(session: DbSession, now: datetime | None = None, site_id: int 
         visitor_pass.status = PassStatus.EXPIRED
         journal.append(session, visitor_pass.site_id, JournalKind.PASS_REVOKE, {"pass": visitor_pass.id, "ended": True})
     return len(ended)
+
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class PassFilter:
+    """What the console's pass list is narrowed to; days are site-local and inclusive."""
+
+    site_id: int | None = None
+    status: PassStatus | None = None
+    host: str = ""
+    first_day: date | None = None
+    last_day: date | None = None
+
+
+@dataclass(frozen=True)
+class PassPage:
+    """One page of passes, newest first, and the id to continue after (None on the last page)."""
+
+    passes: list[VisitorPass]
+    next_before: int | None
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _days_overlap(session: DbSession, flt: PassFilter) -> ColumnElement[bool] | None:
+    """Passes whose window touches the chosen days, each site judged by its own calendar."""
+    if flt.first_day is None and flt.last_day is None:
+        return None
+    stmt = select(Site.id, Site.timezone)
+    if flt.site_id is not None:
+        stmt = stmt.where(Site.id == flt.site_id)
+    clauses: list[ColumnElement[bool]] = []
+    for site_id, timezone in session.execute(stmt):
+        tz = ZoneInfo(timezone)
+        parts = [VisitorPass.site_id == site_id]
+        if flt.first_day is not None:
+            parts.append(VisitorPass.valid_until > datetime.combine(flt.first_day, time(), tz).astimezone(UTC))
+        if flt.last_day is not None:
+            end = datetime.combine(flt.last_day + timedelta(days=1), time(), tz).astimezone(UTC)
+            parts.append(VisitorPass.valid_from < end)
+        clauses.append(and_(*parts))
+    return or_(*clauses) if clauses else false()
+
+
+def list_passes(session: DbSession, flt: PassFilter, *, before: int | None = None, limit: int = PAGE_SIZE) -> PassPage:
+    """A page of visitor passes matching `flt`, newest first (keyset on id), with hosts and doors loaded."""
+    stmt = select(VisitorPass).options(joinedload(VisitorPass.host), selectinload(VisitorPass.doors))
+    if flt.site_id is not None:
+        stmt = stmt.where(VisitorPass.site_id == flt.site_id)
+    if flt.status is not None:
+        stmt = stmt.where(VisitorPass.status == flt.status)
+    host = " ".join(flt.host.split())
+    if host:
+        stmt = stmt.where(
+            VisitorPass.host_id.in_(select(Person.id).where(Person.full_name.ilike(_like(host), escape="\\")))
+        )
+    days = _days_overlap(session, flt)
+    if days is not None:
+        stmt = stmt.where(days)
+    if before is not None:
+        stmt = stmt.where(VisitorPass.id < before)
+    rows = list(session.scalars(stmt.order_by(VisitorPass.id.desc()).limit(limit + 1)).unique())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return PassPage(rows, rows[-1].id if more else None)

@@ -74,12 +74,7 @@ def save_door(
 ) -> Door:
     """Create or update a door; refuses any policy where face would stand alone."""
     methods.check()
-    name = name.strip()
-    if not name:
-        raise RuleViolation("A door needs a name.", code="door_name_missing")
-    clash = session.scalar(select(Door.id).where(Door.site_id == site.id, Door.name == name))
-    if clash is not None and (door is None or clash != door.id):
-        raise Conflict(f"site {site.code} already has a door named {name!r}", code="duplicate_door")
+    name = _door_name(session, site, name, door)
     created = door is None
     if door is None:
         door = Door(site=site)
@@ -101,4 +96,38 @@ def save_door(
     audit.record(
         session, actor, "door.create" if created else "door.update", "door", door.id, site_id=site.id, details=policy
     )
+    return door
+
+
+def _door_name(session: DbSession, site: Site, name: str, door: Door | None) -> str:
+    """The stripped name, refused if empty or used by another door of the site."""
+    name = name.strip()
+    if not name:
+        raise RuleViolation("A door needs a name.", code="door_name_missing")
+    clash = session.scalar(select(Door.id).where(Door.site_id == site.id, Door.name == name))
+    if clash is not None and (door is None or clash != door.id):
+        raise Conflict(f"site {site.code} already has a door named {name!r}", code="duplicate_door")
+    return name
+
+
+def methods_of(door: Door) -> DoorMethods:
+    """The entry methods a door accepts now."""
+    return DoorMethods(
+        face=door.accepts_face,
+        card=door.accepts_card,
+        id_document=door.accepts_id_document,
+        app_code=door.accepts_app_code,
+    )
+
+
+def edit_door(session: DbSession, actor: Actor, door: Door, name: str, methods: DoorMethods) -> Door:
+    """Update a door from the console: unchanged methods are not journaled again (terminals never see names)."""
+    methods.check()
+    if methods != methods_of(door):
+        return save_door(session, actor, door.site, name, methods, door)
+    name = _door_name(session, door.site, name, door)
+    if name != door.name:
+        door.name = name
+        session.flush()
+        audit.record(session, actor, "door.rename", "door", door.id, site_id=door.site_id, details={"name": name})
     return door
