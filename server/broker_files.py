@@ -30,7 +30,7 @@ from .models import Site, Terminal
 from .services.broker_credentials import mosquitto_hash
 from .services.session import DbSession
 
-TERMINAL_WRITES = (Channel.STATUS, Channel.BIRTH, Channel.ACK, Channel.EVENTS)
+TERMINAL_WRITES = (Channel.STATUS, Channel.BIRTH, Channel.ACK, Channel.EVENTS, Channel.REPLY)
 TERMINAL_READS = (Channel.SYNC, Channel.COMMAND, Channel.RECEIPT)
 DEFAULT_HOSTNAMES = ("localhost", "127.0.0.1")
 MAX_QUEUED_MESSAGES = 10_000
@@ -152,8 +152,8 @@ def acl_text(worker_user: str, users: Sequence[BrokerUser]) -> str:
     """mosquitto ACL: the worker reads and writes gatehouse/#, each terminal only its own exact topics."""
     _check(worker_user, users)
     parts = [
-        HEADER + "# Terminals write only their own status, birth, ack and events, and read only their own sync,\n"
-        "# cmd and receipt plus the server's status: exact topics, no patterns.\n",
+        HEADER + "# Terminals write only their own status, birth, ack, events and reply, and read only their own\n"
+        "# sync, cmd and receipt plus the server's status: exact topics, no patterns.\n",
         f"user {worker_user}\ntopic readwrite {everything()}\n",
     ]
     for u in users:

@@ -267,6 +267,9 @@ def terminal_present(config_path: Path, door: int | None, kind: str, value: str)
     if answer.get("ignored"):
         click.echo("not a Gatehouse code; ignored")
         return
+    if answer.get("captured"):
+        click.echo(f"card captured for enrolment - {answer['message']}")
+        return
     click.echo(f"door {answer['door']}: {'OPEN' if answer['granted'] else 'stays shut'} - {answer['message']}")
 
 

@@ -1,7 +1,8 @@
 """The worker: a process of its own that holds the server's MQTT client (web workers never do).
 
 It publishes the journal to terminals, answers their birth messages, records their acknowledgements
-and erasure confirmations, and stores their access events exactly once. MQTT callbacks only enqueue;
+and erasure confirmations, stores their access events exactly once, and sends the console's terminal
+commands (recording the replies). MQTT callbacks only enqueue;
 one loop thread does all database work and all publishing, so each terminal sees messages in order.
 """
 
@@ -21,7 +22,7 @@ import paho.mqtt.client as mqtt
 from flask import Flask
 
 from gatehouse_core.mqtt_client import Will, make_client
-from gatehouse_core.wire.messages import Ack, Birth, Erased, EventBatch, MessageError, decode
+from gatehouse_core.wire.messages import Ack, Birth, CommandReply, Erased, EventBatch, MessageError, decode
 from gatehouse_core.wire.topics import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
@@ -38,11 +39,12 @@ from .extensions import db
 from .models import Terminal
 from .services import alarms, events, journal, passes, retention, terminals
 from .services.errors import NotFound
+from .sync.commands import CommandSender
 from .sync.publisher import Delivery, SyncPublisher
 
 log = logging.getLogger(__name__)
 
-_SUBSCRIPTIONS = (Channel.STATUS, Channel.BIRTH, Channel.ACK, Channel.EVENTS)
+_SUBSCRIPTIONS = (Channel.STATUS, Channel.BIRTH, Channel.ACK, Channel.EVENTS, Channel.REPLY)
 _BATCH = 2000  # messages handled per database transaction, at most
 _SENDER_TTL = 30.0  # seconds a cached terminal (doors served) is trusted
 _PRUNE_EVERY = 3600.0
@@ -67,6 +69,7 @@ class Worker:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self.publisher = SyncPublisher(gatehouse.keys, self._publish)
+        self.commands = CommandSender(gatehouse.keys, self._send_command)
         self._senders: dict[tuple[str, str], tuple[float, events.Sender | None]] = {}
         # Per terminal: applied sequence and roster hash of the last birth answered, when, and the answer's seq.
         self._answered: dict[str, tuple[int, str, float, int]] = {}
@@ -96,6 +99,12 @@ class Worker:
         # Sync messages are commands to one terminal: never retained, QoS 1.
         return self._client.publish(topic, payload, qos=1, retain=False)
 
+    def _send_command(self, topic: str, payload: bytes) -> bool:
+        # A command is for now or never: not retained, and only handed over while connected.
+        if not self.connected.is_set():
+            return False
+        return self._client.publish(topic, payload, qos=1, retain=False).rc == mqtt.MQTT_ERR_SUCCESS
+
     # ---- main loop -----------------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -113,6 +122,7 @@ class Worker:
                     self.process(batch)
                 if self.connected.is_set():
                     self._publish_pending()
+                self._send_commands()
                 self._housekeeping(due)
         finally:
             if self.connected.is_set():
@@ -142,6 +152,24 @@ class Worker:
             except Exception:
                 db.session.rollback()
                 log.exception("publishing the journal failed; will retry")
+
+    def _send_commands(self) -> None:
+        with self.app.app_context():
+            try:
+                self.commands.publish_due(db.session)
+            except Exception:
+                db.session.rollback()
+                log.exception("sending terminal commands failed; will retry")
+
+    def _replies(self, replies: list[tuple[TopicRef, CommandReply]]) -> None:
+        """Record command replies one by one: a card refused for one person must not hold back another's."""
+        with self.app.app_context():
+            for ref, reply in replies:
+                try:
+                    self.commands.record(db.session, ref.site, ref.terminal, reply)
+                except Exception:
+                    db.session.rollback()
+                    log.exception("failed to record a command reply from %s", ref.terminal)
 
     def _housekeeping(self, due: dict[str, float]) -> None:
         """Run each housekeeping job whose time has come; `due` holds when each is next due (monotonic)."""
@@ -210,6 +238,7 @@ class Worker:
         """Handle a batch: availability and births one by one, acks and events in one transaction."""
         acks: list[tuple[TopicRef, Ack]] = []
         event_batches: list[tuple[TopicRef, EventBatch]] = []
+        replies: list[tuple[TopicRef, CommandReply]] = []
         for topic, payload in batch:
             try:
                 ref = parse_topic(topic)
@@ -217,6 +246,8 @@ class Worker:
                     acks.append((ref, self._parse(Ack, ref, payload)))
                 elif ref.channel is Channel.EVENTS:
                     event_batches.append((ref, self._parse(EventBatch, ref, payload)))
+                elif ref.channel is Channel.REPLY:
+                    replies.append((ref, self._parse(CommandReply, ref, payload)))
                 elif ref.channel in (Channel.STATUS, Channel.BIRTH):
                     self._one(ref, payload)
                 else:
@@ -225,9 +256,11 @@ class Worker:
                 log.warning("dropped message on %s: %s", topic, exc)
         if acks or event_batches:
             self._acks_and_events(acks, event_batches)
+        if replies:
+            self._replies(replies)
 
     @staticmethod
-    def _parse(model: type[Ack] | type[EventBatch], ref: TopicRef, payload: bytes) -> Any:
+    def _parse(model: type[Ack] | type[EventBatch] | type[CommandReply], ref: TopicRef, payload: bytes) -> Any:
         message = decode(model, payload)
         if message.terminal != ref.terminal:
             raise MessageError(f"{model.__name__} names another terminal than its topic")

@@ -29,6 +29,7 @@ from gatehouse_core.mqtt_client import Will, make_client
 from gatehouse_core.wire.messages import Ack, Birth, Decision, EntryMethod, EventBatch, EventRecord, encode
 from gatehouse_core.wire.topics import STATUS_OFFLINE, STATUS_ONLINE, Channel, server_status, terminal_topic
 
+from .commands import RemoteCommands
 from .config import TerminalConfig
 from .control import ControlError, ControlServer
 from .decision import DecisionEngine, Reason, Verdict
@@ -161,6 +162,16 @@ class TerminalRuntime:
         self._resync_wanted = False
         self._verify_after_catch_up = False
         self._topic = {ch: terminal_topic(config.site, config.terminal_id, ch) for ch in Channel}
+        self.commands = RemoteCommands(
+            self.store,
+            self.server_key,
+            config.site,
+            config.terminal_id,
+            doors=self.doors,
+            served=lambda: self.engine.policy.doors,
+            reply=self._reply,
+            resync=self._want_resync,
+        )
         self._client = make_client(
             f"terminal-{config.terminal_id}",
             config.mqtt,
@@ -256,6 +267,11 @@ class TerminalRuntime:
     def _decide(self, presented: Presented) -> None:
         now = datetime.now(UTC)
         presentation = presented.presentation
+        captured = self.commands.take(presentation)
+        if captured is not None:
+            if presented.reply is not None:
+                presented.reply.set_result(captured)
+            return
         if isinstance(presentation, FaceAttempt) and self.faces is not None and self.hold.held:
             # Made just before the hold, perhaps against a template withdrawn while this terminal was away.
             verdict: Verdict | None = Verdict(EntryMethod.FACE, presentation.door, Reason.FACE_SYNC_PENDING)
@@ -372,8 +388,9 @@ class TerminalRuntime:
                 # A restarted worker: announce again and send anything unreceipted again.
                 self._resend_all()
                 self._announce()
+        elif event.topic == self._topic[Channel.COMMAND]:
+            self._unsent = self.commands.handle(event.topic, event.payload) or self._unsent
         else:
-            # Commands (remote open) come with the door-control issue; nothing unverified is acted on.
             log.debug("ignoring message on %s (%d bytes)", event.topic, len(event.payload))
 
     def _on_sync(self, payload: bytes) -> None:
@@ -408,9 +425,17 @@ class TerminalRuntime:
         )
         self._client.publish(self._topic[Channel.ACK], encode(ack), qos=1)
 
+    def _reply(self, body: bytes) -> None:
+        # Not retained; while offline paho keeps it (QoS 1) for the reconnect, and a late answer is ignored.
+        self._client.publish(self._topic[Channel.REPLY], body, qos=1, retain=False)
+
+    def _want_resync(self) -> None:
+        self._resync_wanted = True
+
     def _tick(self) -> None:
         now = time.monotonic()
         self.doors.tick(now)
+        self.commands.tick()
         if self.sync.busy() and now - self.sync.last_progress > SYNC_STALL_TIMEOUT:
             self.sync.abandon("no next part within the timeout")
             self._resync_wanted = True

@@ -1,9 +1,9 @@
 """Message schemas of the server-terminal link, version 1, parsed at the edge into frozen models.
 
 Server to terminal (signed, see `signing`): Delta (journal changes in a sequence range), SnapshotPart
-(a whole roster in parts), InSync (the answer to a birth is complete) and Receipt (events stored, erasures
-recorded). Terminal to server (the broker authenticates the terminal and its ACL pins the topic): Birth,
-Ack and EventBatch.
+(a whole roster in parts), InSync (the answer to a birth is complete), Receipt (events stored, erasures
+recorded) and Command (open a door, resync, capture a card). Terminal to server (the broker authenticates
+the terminal and its ACL pins the topic): Birth, Ack, EventBatch and CommandReply.
 
 A birth may carry a nonce, new on every connection. The server answers it on the sync topic with what the
 terminal lacks and then an InSync echoing the nonce: MQTT keeps one topic in order, so once the terminal
@@ -26,6 +26,10 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "Ack",
     "Birth",
+    "Command",
+    "CommandOp",
+    "CommandOutcome",
+    "CommandReply",
     "Decision",
     "Delta",
     "EntryMethod",
@@ -229,3 +233,63 @@ class Receipt(WireModel):
     events: tuple[Uid, ...] = ()
     rejected: tuple[Uid, ...] = ()
     erasures: tuple[Erased, ...] = ()
+
+
+class CommandOp(enum.StrEnum):
+    """What the server asks one terminal to do."""
+
+    OPEN_DOOR = "open_door"
+    RESYNC = "resync"
+    CAPTURE_CARD = "capture_card"
+
+
+class CommandOutcome(enum.StrEnum):
+    """A terminal's answer to a command."""
+
+    OPENED = "opened"
+    NO_SUCH_DOOR = "no_such_door"
+    RESYNCING = "resyncing"
+    CAPTURED = "captured"  # the reply carries the card's UID
+    BAD_UID = "bad_uid"  # a card was read, but its UID is not one a card can have
+    TIMEOUT = "timeout"  # no card came before the command expired
+    SUPERSEDED = "superseded"  # a newer capture took this one's place
+
+
+# Normalised as credential_hash does it: upper-case hex of 4, 7 or 10 bytes.
+CardUid = Annotated[str, Field(pattern=r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$")]
+
+
+class Command(WireModel):
+    """One command for one terminal, valid until `expires_at`; `ref` names it in the reply and refuses a replay."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["command"] = "command"
+    site: TerminalId
+    terminal: TerminalId
+    ref: Nonce
+    op: CommandOp
+    door: Ident | None = None
+    expires_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _door_for_open(self) -> Command:
+        if (self.op is CommandOp.OPEN_DOOR) != (self.door is not None):
+            raise ValueError("an open_door command, and only one, names the door")
+        return self
+
+
+class CommandReply(WireModel):
+    """What a terminal did with a command; a captured card's UID travels only here, to be hashed at once."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["reply"] = "reply"
+    terminal: TerminalId
+    ref: Nonce
+    outcome: CommandOutcome
+    uid: Annotated[CardUid | None, Field(repr=False)] = None
+
+    @model_validator(mode="after")
+    def _uid_when_captured(self) -> CommandReply:
+        if (self.outcome is CommandOutcome.CAPTURED) != (self.uid is not None):
+            raise ValueError("a captured card's reply, and only it, carries the UID")
+        return self

@@ -22,7 +22,8 @@ class Channel(StrEnum):
     SYNC = "sync"  # server -> terminal: signed journal deltas and snapshots
     ACK = "ack"  # terminal -> server: applied sequence, per-item deletion acks
     EVENTS = "events"  # terminal -> server: access events from the local outbox
-    COMMAND = "cmd"  # server -> terminal: commands such as open door; never retained
+    COMMAND = "cmd"  # server -> terminal, signed: open a door, resync, capture a card; never retained
+    REPLY = "reply"  # terminal -> server: the outcome of a command (and a captured card's UID); never retained
     RECEIPT = "receipt"  # server -> terminal, signed: events stored and erasures recorded, so it may purge
 
 

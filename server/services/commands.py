@@ -7,25 +7,33 @@ A command not answered by `expires_at` is given up: a door must not open minutes
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from gatehouse_core.keyring import ServerKeys
+from gatehouse_core.wire.messages import CommandOutcome, CommandReply
+
 from ..models import (
     CommandOp,
     CommandStatus,
+    ConsoleUser,
     Door,
     Person,
     PersonStatus,
+    Site,
     Terminal,
     TerminalCommand,
     utcnow,
 )
-from . import audit
+from . import audit, credentials
 from .audit import Actor
-from .errors import NotFound, RuleViolation
+from .errors import DomainError, NotFound, RuleViolation
 from .session import DbSession
+
+log = logging.getLogger(__name__)
 
 # How long each command may wait for the terminal; capture gives the resident time to walk to it.
 TTL: dict[CommandOp, timedelta] = {
@@ -34,6 +42,19 @@ TTL: dict[CommandOp, timedelta] = {
     CommandOp.CAPTURE_CARD: timedelta(seconds=60),
 }
 OPEN = (CommandStatus.PENDING, CommandStatus.SENT)
+# Which of a terminal's answers finish each command well; any other answer it may give fails it.
+_SUCCESS: dict[CommandOp, CommandOutcome] = {
+    CommandOp.OPEN_DOOR: CommandOutcome.OPENED,
+    CommandOp.RESYNC: CommandOutcome.RESYNCING,
+    CommandOp.CAPTURE_CARD: CommandOutcome.CAPTURED,
+}
+_FAILURES: dict[CommandOp, frozenset[CommandOutcome]] = {
+    CommandOp.OPEN_DOOR: frozenset({CommandOutcome.NO_SUCH_DOOR}),
+    CommandOp.RESYNC: frozenset(),
+    CommandOp.CAPTURE_CARD: frozenset({CommandOutcome.BAD_UID, CommandOutcome.TIMEOUT, CommandOutcome.SUPERSEDED}),
+}
+# A captured card the credentials service refuses: its error code, as the console shows the outcome.
+_ENROL_FAILURES = {"credential_taken": "duplicate_card", "bad_card": "bad_uid", "inactive": "inactive"}
 
 
 def _queue(
@@ -146,3 +167,71 @@ def pending_commands(session: DbSession, at: datetime | None = None) -> list[Ter
         .order_by(TerminalCommand.id)
     )
     return list(session.scalars(stmt))
+
+
+def outgoing(session: DbSession, at: datetime | None = None) -> list[tuple[TerminalCommand, str, str]]:
+    """Pending commands still in time, each with its terminal's site code and ident, oldest first."""
+    at = at or utcnow()
+    stmt = (
+        select(TerminalCommand, Site.code, Terminal.ident)
+        .join(Terminal, Terminal.id == TerminalCommand.terminal_id)
+        .join(Site, Site.id == Terminal.site_id)
+        .where(TerminalCommand.status == CommandStatus.PENDING, TerminalCommand.expires_at > at)
+        .order_by(TerminalCommand.id)
+    )
+    return [(command, code, ident) for command, code, ident in session.execute(stmt)]
+
+
+def mark_sent(session: DbSession, command: TerminalCommand, at: datetime | None = None) -> None:
+    """The worker handed the command to the broker; the terminal's reply finishes it."""
+    if command.status is CommandStatus.PENDING:
+        command.status = CommandStatus.SENT
+        command.sent_at = at or utcnow()
+
+
+def _finish(command: TerminalCommand, status: CommandStatus, outcome: str, at: datetime) -> TerminalCommand:
+    command.status = status
+    command.outcome = outcome[:32]
+    command.finished_at = at
+    return command
+
+
+def _requester(session: DbSession, command: TerminalCommand) -> Actor:
+    """Who asked for the command: the enrolment is theirs in the audit log."""
+    user = session.get(ConsoleUser, command.requested_by) if command.requested_by is not None else None
+    return Actor.of(user) if user is not None else Actor("console")
+
+
+def record_reply(
+    session: DbSession, keys: ServerKeys, terminal: Terminal, reply: CommandReply, at: datetime | None = None
+) -> TerminalCommand | None:
+    """Record a terminal's answer to one of its own open commands; a captured card is enrolled at once.
+
+    Returns the command, or None when the reply names no open command of this terminal (late, replayed,
+    or another terminal's). The card UID is hashed by the credentials service and never kept.
+    """
+    at = at or utcnow()
+    command = session.scalar(select(TerminalCommand).where(TerminalCommand.ref == reply.ref))
+    if command is None or command.terminal_id != terminal.id:
+        log.warning("terminal %s answered a command that is not its own", terminal.ident)
+        return None
+    if command.status not in OPEN:
+        log.info("terminal %s answered command %d, which is already %s", terminal.ident, command.id, command.status)
+        return None
+    if reply.outcome is not _SUCCESS[command.op] and reply.outcome not in _FAILURES[command.op]:
+        log.warning("terminal %s answered a %s command with %s", terminal.ident, command.op, reply.outcome)
+        return _finish(command, CommandStatus.FAILED, "bad_reply", at)
+    if reply.outcome is not _SUCCESS[command.op]:
+        return _finish(command, CommandStatus.FAILED, reply.outcome.value, at)
+    if command.op is not CommandOp.CAPTURE_CARD:
+        return _finish(command, CommandStatus.DONE, reply.outcome.value, at)
+    person = session.get(Person, command.person_id) if command.person_id is not None else None
+    if person is None or reply.uid is None:
+        return _finish(command, CommandStatus.FAILED, "no_person" if person is None else "bad_reply", at)
+    try:
+        credential = credentials.add_card(session, _requester(session, command), keys, person, reply.uid)
+    except DomainError as exc:
+        # add_card checks everything before it writes, so nothing of the refused card is left behind.
+        return _finish(command, CommandStatus.FAILED, _ENROL_FAILURES.get(exc.code, exc.code), at)
+    command.credential_id = credential.id
+    return _finish(command, CommandStatus.DONE, "enrolled", at)
