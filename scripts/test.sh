@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh Debian/Ubuntu machine, then run it:
-# system packages (mosquitto, PostgreSQL, python3-venv), a virtualenv with the project and its
+# system packages (mosquitto, PostgreSQL, python3-venv, Chromium), a virtualenv with the project and its
 # dev tools, then ruff, mypy and pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,10 @@ command -v swig >/dev/null 2>&1 || need+=(swig)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 python3 -c 'import sysconfig, os, sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)' \
   || need+=(python3-dev)
+# The console's browser tests drive Debian's Chromium through Playwright; Playwright downloads no browser.
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+# A Chinese font, so the zh-CN console screenshots show characters rather than empty boxes.
+{ command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh 2>/dev/null)" ]; } || need+=(fonts-wqy-microhei)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "== installing system packages: ${need[*]}"
   $SUDO apt-get update -q
@@ -48,6 +52,7 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy"
 .venv/bin/mypy
-echo "== pytest (SQLite and PostgreSQL, real mosquitto, real pcscd with a virtual reader and card)"
-# Here the PC/SC tests must run, not skip: a missing stack is a failure.
-GATEHOUSE_REQUIRE_PCSC=1 .venv/bin/pytest "$@"
+echo "== pytest (SQLite and PostgreSQL, real mosquitto, real pcscd with a virtual reader and card, Chromium)"
+# Here the PC/SC and browser tests must run, not skip: a missing stack or browser is a failure.
+# The browser tests' screenshots go to $GATEHOUSE_ARTIFACTS/screenshots (default artifacts/screenshots).
+GATEHOUSE_REQUIRE_PCSC=1 GATEHOUSE_REQUIRE_BROWSER=1 .venv/bin/pytest "$@"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from babel import Locale
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
@@ -24,8 +25,10 @@ def select_locale() -> str:
 
 
 def html_lang(locale: str) -> str:
-    """The BCP 47 tag for <html lang>, so screen readers pick the right voice."""
-    return locale.replace("_", "-")
+    """The BCP 47 tag for <html lang> (language-TERRITORY, e.g. zh-CN), so screen readers pick the right voice."""
+    # Babel expands zh_CN to zh_Hans_CN; browsers and screen readers expect the short zh-CN.
+    parsed = Locale.parse(locale)
+    return "-".join(part for part in (parsed.language, parsed.territory) if part)
 
 
 def init_i18n(app: Flask) -> None:
