@@ -168,13 +168,13 @@ def test_publish_notice_through_the_form_makes_consents_stale(as_admin, make_sit
     assert form.status_code == 200
     # Prefilled from the current notice, with the cost of publishing spelled out.
     assert "Maple Court Property Management Ltd." in form.text
-    assert "stale: 2 consent(s)" in form.text
+    assert "stale: 2 consents." in form.text
     response = as_admin.post(
         url, data={"csrf_token": csrf_token(form.text), **notice_form(purpose="Gates and the bicycle room.")}
     )
     assert response.status_code == 302 and response.headers["Location"] == f"/privacy/{site.id}/notices/2"
     shown = as_admin.get(response.headers["Location"]).text
-    assert "Version 2 of the notice is published. 2 consent(s) became stale" in shown
+    assert "Version 2 of the notice is published. 2 consents became stale" in shown
     assert "Gates and the bicycle room." in shown and "This is the current version" in shown
     assert count(PrivacyNotice, PrivacyNotice.site_id == site.id) == 2
     reasons = set(db.session.scalars(select(ConsentRecord.stale_reason).where(ConsentRecord.site_id == site.id)))
@@ -184,7 +184,7 @@ def test_publish_notice_through_the_form_makes_consents_stale(as_admin, make_sit
     )
     assert entry is not None and entry.actor_label == "admin1" and entry.details["consents_made_stale"] == 2
     # Nothing is live any more, and the page says so for the next version.
-    assert "stale: 0 consent(s)" in as_admin.get(url).text
+    assert "stale: 0 consents." in as_admin.get(url).text
 
 
 def test_bad_or_unchanged_notice_is_refused_and_nothing_published(as_admin, make_site) -> None:

@@ -31,7 +31,7 @@ FIGURE_LABELS = {
 FACE_STATE_LABELS = {
     FaceState.OFF: _l("switched off at this site"),
     FaceState.NOT_ASKED: _l("not asked yet"),
-    FaceState.DECLINED: _l("declined"),
+    FaceState.DECLINED: _l("declined or withdrawn"),
     FaceState.MINOR_NOT_OFFERED: _l("not offered (under the site's minimum age)"),
     FaceState.STALE: _l("consent must be renewed"),
     FaceState.CONSENTED: _l("consent given, no photo yet"),

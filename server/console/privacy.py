@@ -6,10 +6,11 @@ Managers see everything; only administrators change anything.
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date, format_datetime, format_decimal, format_percent
+from flask_babel import format_date, format_decimal, format_percent, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -161,9 +162,11 @@ def _engine_model() -> tuple[str | None, str | None]:
         return None, exc.message
 
 
-def _helpers() -> dict[str, Any]:
+def _helpers(site: Site) -> dict[str, Any]:
+    zone = ZoneInfo(site.timezone)
     return {
-        "when": lambda value: format_datetime(value, "medium") if value is not None else "—",
+        # The site's local time, as everywhere else in the console.
+        "when": lambda value: value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value is not None else "—",
         "day": lambda value: format_date(value, "medium") if value is not None else "—",
         "percent": lambda value: format_percent(value, "#,##0.0%") if value is not None else "—",
         "number": format_decimal,
@@ -199,7 +202,7 @@ def _render_site(
         "live_consents": privacy.live_consents(db.session, site),
         "assessment_form": assessment_form or AssessmentForm(formdata=None),
         "retention_form": retention_form or RetentionForm(formdata=None, obj=RetentionSettings.of(site)),
-        **_helpers(),
+        **_helpers(site),
     }
     return render_template("privacy/index.html", **context), status
 
@@ -267,7 +270,7 @@ def notice(site_id: int, version: int) -> ResponseReturnValue:
     except DomainError:
         abort(404, _("This site has no privacy notice version %(version)s.", version=version))
     current = privacy.current_notice(db.session, site)
-    return render_template("privacy/notice.html", site=site, notice=found, current=current, **_helpers())
+    return render_template("privacy/notice.html", site=site, notice=found, current=current, **_helpers(site))
 
 
 @bp.route("/<int:site_id>/notices/new", methods=["GET", "POST"])
@@ -289,11 +292,13 @@ def new_notice(site_id: int) -> ResponseReturnValue:
         else:
             db.session.commit()
             flash(
-                _(
-                    "Version %(version)s of the notice is published. %(stale)s consent(s) became stale: those "
+                ngettext(
+                    "Version %(version)s of the notice is published. %(num)s consent became stale: that "
+                    "person must renew their consent to use face entry.",
+                    "Version %(version)s of the notice is published. %(num)s consents became stale: those "
                     "people must renew their consent to use face entry.",
+                    stale,
                     version=published.version,
-                    stale=stale,
                 ),
                 "success",
             )
@@ -307,7 +312,7 @@ def new_notice(site_id: int) -> ResponseReturnValue:
             current=current,
             error=error,
             live_consents=privacy.live_consents(db.session, site),
-            **_helpers(),
+            **_helpers(site),
         ),
         status,
     )
