@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    DDL,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -47,6 +49,21 @@ class Person(Base):
     """Someone who may enter; door access comes from access groups, never from a credential type."""
 
     __tablename__ = "people"
+    __table_args__ = tuple(
+        # The people search matches part of a name, the start of a unit or part of a phone number: trigram
+        # indexes serve it on PostgreSQL (pg_trgm, created with the table). SQLite has no such index; there the
+        # index is partial over no rows, so it costs nothing and its planner never walks the whole table in
+        # name order looking for a rare match (no index on full_name, for the same reason: sorting the
+        # matches is cheaper).
+        Index(
+            f"ix_people_{column}_trgm",
+            column,
+            postgresql_using="gin",
+            postgresql_ops={column: "gin_trgm_ops"},
+            sqlite_where=text("0"),
+        )
+        for column in ("full_name", "unit", "phone")
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
@@ -68,6 +85,14 @@ class Person(Base):
     face_templates: Mapped[list[FaceTemplate]] = relationship(back_populates="person", cascade="all, delete-orphan")
     consents: Mapped[list[ConsentRecord]] = relationship(back_populates="person", cascade="all, delete-orphan")
     access_groups: Mapped[list[AccessGroup]] = relationship(secondary="access_group_members", back_populates="members")
+
+
+# The trigram indexes above need pg_trgm (a trusted extension: the database owner may create it).
+event.listen(
+    Person.__table__,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
 
 
 class CredentialStatus(enum.StrEnum):

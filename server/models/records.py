@@ -18,7 +18,15 @@ class AccessEvent(Base):
     """One decision at a door, as the terminal reported it; never an image."""
 
     __tablename__ = "access_events"
-    __table_args__ = (Index("ix_access_events_site_time", "site_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_access_events_site_time", "site_id", "occurred_at"),
+        # The events log filtered by door or terminal, newest first.
+        Index("ix_access_events_door_time", "door_id", "occurred_at"),
+        Index("ix_access_events_terminal_time", "terminal_id", "occurred_at"),
+        # A site's events of one decision, newest first: alarms are rare, and without it the log reads every event
+        # to find a page of them. Also the dashboard's count of today's grants.
+        Index("ix_access_events_site_decision_time", "site_id", "decision", "occurred_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Terminal-generated UUID; stored exactly once however often it is delivered.
