@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
 from babel import Locale
+from flask import Flask, request
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 

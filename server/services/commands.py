@@ -85,7 +85,13 @@ def _queue(
 
 
 def open_door(
-    session: DbSession, actor: Actor, terminal: Terminal, door: Door, at: datetime | None = None
+    session: DbSession,
+    actor: Actor,
+    terminal: Terminal,
+    door: Door,
+    at: datetime | None = None,
+    *,
+    reason: str | None = None,
 ) -> TerminalCommand:
     """Ask the terminal to open one of its doors once; audited with who asked."""
     if door not in terminal.doors:
@@ -98,7 +104,7 @@ def open_door(
         "terminal",
         terminal.id,
         site_id=terminal.site_id,
-        details={"door_id": door.id, "command": command.ref},
+        details={"door_id": door.id, "command": command.ref, **({"reason": reason} if reason else {})},
     )
     return command
 
