@@ -25,6 +25,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // After a refused form, put the keyboard on the first field that needs attention.
+    var bad = document.querySelector('main [aria-invalid="true"]');
+    if (bad) { bad.focus(); }
     document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
       sel.addEventListener("change", function () { sel.form.submit(); });
     });
