@@ -9,16 +9,16 @@ PYBABEL=.venv/bin/pybabel
 DIR=server/console/translations
 case "${1:-}" in
   update)
-    "$PYBABEL" extract -q -F babel.cfg -k _l -k lazy_gettext -o "$DIR/messages.pot" --no-location --sort-output \
+    "$PYBABEL" -q extract -F babel.cfg -k _l -k lazy_gettext -o "$DIR/messages.pot" --no-location --sort-output \
       --project=Gatehouse --copyright-holder="Gatehouse contributors" .
     if [ -f "$DIR/zh_CN/LC_MESSAGES/messages.po" ]; then
-      "$PYBABEL" update -q -i "$DIR/messages.pot" -d "$DIR" --no-fuzzy-matching --ignore-obsolete
+      "$PYBABEL" -q update -i "$DIR/messages.pot" -d "$DIR" --no-fuzzy-matching --ignore-obsolete
     else
-      "$PYBABEL" init -q -i "$DIR/messages.pot" -d "$DIR" -l zh_CN
+      "$PYBABEL" -q init -i "$DIR/messages.pot" -d "$DIR" -l zh_CN
     fi
     ;;
   compile)
-    "$PYBABEL" compile -q -d "$DIR" --statistics
+    "$PYBABEL" -q compile -d "$DIR" --statistics
     ;;
   *)
     echo "usage: $0 update|compile" >&2

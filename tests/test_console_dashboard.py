@@ -146,7 +146,7 @@ def test_dashboard_page(client, make_user, seeded, role):
     assert figure(html, "alarms") == "1" and "Lobby terminal has not confirmed a deletion" in html
     not_online = re.search(r'data-list="not-online">(.*?)</ul>', html, re.S).group(1)
     assert "Lobby terminal" in not_online and "Spare terminal" in not_online and "Gate terminal" not in not_online
-    assert "never seen" in not_online and "last seen" in not_online
+    assert "Never seen" in not_online and "last seen" in not_online
     # Entries today: an SVG with a summary for screen readers, and the same numbers as a table.
     svg = re.search(r"<svg[^>]*>", html).group(0)
     assert 'role="img"' in svg and "Card 2" in svg and "Face 1" in svg and "App code 1" in svg

@@ -24,8 +24,14 @@ def _source_messages() -> set[str]:
     for _file, _line, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map=_METHODS, keywords=_KEYWORDS
     ):
-        found.update([message] if isinstance(message, str) else [m for m in message if m])
+        # A plural entry is keyed by its singular msgid (msgid_plural is not a key of its own).
+        found.add(message if isinstance(message, str) else message[0])
     return found
+
+
+def _hashable(value):
+    """Plural entries come back from read_mo as lists and from read_po as tuples."""
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def _po():
@@ -56,8 +62,8 @@ def test_translations_keep_every_placeholder():
 
 def test_compiled_catalogue_matches_the_po_file():
     with (CATALOGUE / "messages.mo").open("rb") as handle:
-        compiled = {m.id: m.string for m in read_mo(handle) if m.id}
-    source = {m.id: m.string for m in _po() if m.id and m.string and not m.fuzzy}
+        compiled = {_hashable(m.id): _hashable(m.string) for m in read_mo(handle) if m.id}
+    source = {_hashable(m.id): _hashable(m.string) for m in _po() if m.id and m.string and not m.fuzzy}
     assert compiled == source, "run scripts/i18n.sh compile"
 
 

@@ -81,7 +81,9 @@ def register_console(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError) -> Response:
         db.session.rollback()
-        flash(exc.message, "error")
+        from .error_text import describe
+
+        flash(describe(exc), "error")
         return redirect(request.referrer or url_for("views.dashboard"))  # type: ignore[return-value]
 
     @app.errorhandler(HTTPException)

@@ -47,6 +47,7 @@ from ..services import access, commands, consent, credentials, erasure, privacy
 from ..services.audit import Actor
 from ..services.consent_rules import is_minor
 from ..services.errors import DomainError
+from .error_text import describe
 from .roles import MANAGERS, require_role
 
 bp = Blueprint("person", __name__, url_prefix="/people")
@@ -199,7 +200,7 @@ def render_person(
 def refused(person: Person, field: str, exc: DomainError, values: dict[str, str] | None = None) -> ResponseReturnValue:
     """Undo the request's changes and show the service's reason next to `field`."""
     db.session.rollback()
-    return render_person(person, status=exc.http_status, errors={field: exc.message}, values=values)
+    return render_person(person, status=exc.http_status, errors={field: describe(exc)}, values=values)
 
 
 def back(person: Person, **args: Any) -> Response:

@@ -15,6 +15,7 @@ from ..services.consent import FaceState
 from ..services.consent_rules import active_consent
 from ..services.errors import DomainError
 from ..services.face_enrollment import PhotoRejected, enroll_photo, quality_figures
+from .error_text import describe
 from .person import actor, back, bp, helpers, load_person, refused, render_person, terminal_names
 from .roles import MANAGERS, require_role
 
@@ -115,7 +116,7 @@ def upload_photo(person_id: int) -> ResponseReturnValue:
     except PhotoRejected as exc:
         figures = quality_figures(exc.report) if exc.report is not None else None
         db.session.rollback()
-        return render_person(person, status=422, errors={"photo": exc.message}, rejected_figures=figures)
+        return render_person(person, status=422, errors={"photo": describe(exc)}, rejected_figures=figures)
     except DomainError as exc:
         return refused(person, "photo", exc)
     finally:
