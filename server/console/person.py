@@ -282,12 +282,12 @@ def command_view(command: TerminalCommand) -> dict[str, Any]:
     """What a capture command's live region says: its text, whether it is over and how it went."""
     terminal = db.session.get(Terminal, command.terminal_id)
     name = terminal.name if terminal is not None else "?"
-    overdue = command.status in commands.OPEN and command.expires_at <= utcnow()
-    if command.status is CommandStatus.EXPIRED or overdue:
+    status = commands.shown_status(command)
+    if status is CommandStatus.EXPIRED:
         return {"final": True, "ok": False, "text": _("No card was presented in time")}
-    if command.status is CommandStatus.DONE:
+    if status is CommandStatus.DONE:
         return {"final": True, "ok": True, "text": _("Card added")}
-    if command.status is CommandStatus.FAILED:
+    if status is CommandStatus.FAILED:
         return {"final": True, "ok": False, "text": outcome_text(command.outcome)}
     return {"final": False, "ok": None, "text": _("Present the card at %(terminal)s now", terminal=name)}
 

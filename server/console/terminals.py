@@ -137,7 +137,7 @@ def _show(terminal: Terminal, form: OpenDoorForm, status: int = 200) -> Response
             can_resync=current_user.role in MANAGERS,
             commands=recent,
             door_names=terminal_actions.door_names(db.session, [*recent, *([shown] if shown else [])]),
-            shown_status=terminal_actions.shown_status,
+            shown_status=commands.shown_status,
             final=terminal_actions.FINAL,
             shown=shown,
             events=event_log.recent_for_terminal(db.session, terminal),
@@ -206,7 +206,7 @@ def command_status(command_id: int) -> ResponseReturnValue:
     return render_template(
         "terminals/_command.html",
         command=command,
-        status=terminal_actions.shown_status(command),
+        status=commands.shown_status(command),
         final=terminal_actions.FINAL,
         door_names=terminal_actions.door_names(db.session, [command]),
     )

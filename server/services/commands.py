@@ -241,3 +241,14 @@ def record_reply(
         return _finish(command, CommandStatus.FAILED, _ENROL_FAILURES.get(exc.code, exc.code), at)
     command.credential_id = credential.id
     return _finish(command, CommandStatus.DONE, "enrolled", at)
+
+
+def shown_status(command: TerminalCommand, at: datetime | None = None) -> CommandStatus:
+    """The command's status as the console shows it: past its deadline and unanswered counts as expired.
+
+    The worker marks such commands expired on its next round; the console need not wait for it.
+    """
+    at = at or utcnow()
+    if command.status in OPEN and command.expires_at <= at:
+        return CommandStatus.EXPIRED
+    return command.status

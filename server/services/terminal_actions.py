@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..models import CommandStatus, Door, Terminal, TerminalCommand, utcnow
+from ..models import CommandStatus, Door, Terminal, TerminalCommand
 from . import commands
 from .audit import Actor
 from .errors import NotFound, RuleViolation
@@ -65,14 +63,3 @@ def door_names(session: DbSession, items: list[TerminalCommand]) -> dict[int, st
     if not ids:
         return {}
     return {door_id: name for door_id, name in session.execute(select(Door.id, Door.name).where(Door.id.in_(ids)))}
-
-
-def shown_status(command: TerminalCommand, at: datetime | None = None) -> CommandStatus:
-    """The command's status as the console shows it: past its deadline and unanswered counts as expired.
-
-    The worker marks such commands expired on its next round; the console need not wait for it.
-    """
-    at = at or utcnow()
-    if command.status in commands.OPEN and command.expires_at <= at:
-        return CommandStatus.EXPIRED
-    return command.status
