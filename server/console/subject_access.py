@@ -3,39 +3,92 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, url_for
+from babel import Locale
+from babel.dates import format_date
+from flask import Blueprint, Response, abort, current_app, has_request_context, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import escape
 
 from ..extensions import db
-from ..models import Person
+from ..models import ConsentChannel, ErasureReason, Person, StaleReason
 from ..services import subject_access as service
 from ..services.audit import Actor
+from . import monitor, passes, person
+from .i18n import html_lang
+from .people import KIND_LABELS, STATUS_LABELS
 from .roles import MANAGERS, require_role
 
 bp = Blueprint("subject_access", __name__)
 
+CHANNEL_LABELS: dict[str, Any] = {
+    ConsentChannel.CONSOLE: _l("in the console"),
+    ConsentChannel.APP: _l("in the resident app"),
+    ConsentChannel.DESK: _l("at the front desk"),
+}
+ERASURE_REASON_LABELS: dict[str, Any] = {
+    ErasureReason.CONSENT_WITHDRAWN: _l("consent withdrawn"),
+    ErasureReason.MOVED_OUT: _l("moved out"),
+    ErasureReason.RETENTION: _l("not used within the retention period"),
+    ErasureReason.REPLACED: _l("replaced by a new template"),
+    ErasureReason.MANAGER: _l("erased by a manager"),
+    ErasureReason.DEACTIVATED: _l("face entry turned off at the site"),
+    ErasureReason.MODEL_CHANGED: _l("the site changed its face model"),
+}
+STALE_REASON_LABELS: dict[str, Any] = {
+    StaleReason.NOTICE: _l("a new privacy notice was published"),
+    StaleReason.FACE_MODEL: _l("the site changed its face model"),
+}
+# Each coded field of the report and the words for its values; an unknown code is shown as it is.
+LABELS: dict[str, Mapping[Any, Any]] = {
+    "person_kind": KIND_LABELS,
+    "person_status": STATUS_LABELS,
+    "credential_kind": person.CREDENTIAL_LABELS,
+    "credential_status": person.CREDENTIAL_STATUS,
+    "channel": CHANNEL_LABELS,
+    "erasure_reason": ERASURE_REASON_LABELS,
+    "stale_reason": STALE_REASON_LABELS,
+    "pass_status": passes.STATUS_LABELS,
+    "method": monitor.METHOD_LABELS,
+    "decision": monitor.DECISION_LABELS,
+    "event_reason": monitor.REASON_LABELS,
+}
+
+
+def _locale() -> Locale:
+    return get_locale() or Locale("en")
+
 
 def readable_time(value: str | None) -> str:
-    """An ISO date or UTC datetime from the report as people write it: '3 May 2025, 14:05 UTC'."""
+    """An ISO date or UTC datetime from the report as people write it: '3 May 2025, 14:05 UTC' (1980年5月17日)."""
     if not value:
         return "—"
+    locale = _locale()
     if len(value) == 10:
-        day = date.fromisoformat(value)
-        return f"{day.day} {day:%B %Y}"
+        return _day(date.fromisoformat(value), locale)
     moment = datetime.fromisoformat(value)
-    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+    return _("%(day)s, %(time)s UTC", day=_day(moment.date(), locale), time=f"{moment:%H:%M}")
 
 
-def words(value: object) -> str:
-    """A code from the report ('consent_withdrawn') as words ('consent withdrawn')."""
+def _day(day: date, locale: Locale) -> str:
+    # English readers get '3 May 2025' (the CLDR 'long' English form is the US 'May 3, 2025').
+    pattern = "d MMMM y" if locale.language == "en" else "long"
+    return str(format_date(day, format=pattern, locale=locale))
+
+
+def words(field: str, value: object) -> str:
+    """A code from the report ('consent_withdrawn') in the user's language ('consent withdrawn')."""
     if value is None:
         return "—"
-    return str(value).replace("_", " ")
+    label = LABELS[field].get(str(value))
+    return str(label) if label is not None else str(value)
 
 
 def _helpers() -> dict[str, Any]:
@@ -84,14 +137,23 @@ def to_json(report: dict[str, Any]) -> str:
 
 def render_document(report: dict[str, Any]) -> str:
     """The page as a self-contained HTML file (for the CLI): the page's content block, no console chrome."""
+    if has_request_context():
+        return _document(report)
+    # The CLI has no request: a bare one gives the default language (English) and the report's own words.
+    with current_app.test_request_context():
+        return _document(report)
+
+
+def _document(report: dict[str, Any]) -> str:
     template = current_app.jinja_env.get_template("subject_access.html")
     context = template.new_context({"report": report, "json_url": None, **_helpers()})
     body = "".join(template.blocks["content"](context))
     with current_app.open_resource("console/static/console.css", "r", encoding="utf-8") as handle:
         css: str = handle.read()
-    title = escape(f"Subject access report · {report['person']['pseudonym']}")
+    title = escape(_("Subject access report · %(pseudonym)s", pseudonym=report["person"]["pseudonym"]))
+    lang = html_lang(str(_locale()))
     return (
-        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<!doctype html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}</title>\n<style>\n{css}</style>\n</head>\n"
         f'<body>\n<main id="main">\n{body}\n</main>\n</body>\n</html>\n'
     )
