@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
@@ -30,33 +30,13 @@ def role_label(role: ConsoleRole) -> str:
     return str(_ROLE_LABELS.get(role, role.value))
 
 
-def _page_blueprints() -> list[Blueprint]:
-    """The console's page blueprints, each in its own module."""
-    import importlib
-
-    found = []
-    for name in PAGE_MODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
-        found.append(module.bp)
-    return found
-
-
-# Modules under server/console/ that each define `bp`, one per area of the console.
-PAGE_MODULES: tuple[str, ...] = ("people", "person", "access", "passes", "terminals", "monitor", "privacy")
-
-
 def register_console(app: Flask) -> None:
     """Attach the console blueprints, the user loader and the error pages."""
-    from .auth import bp as auth_bp
-    from .subject_access import bp as subject_access_bp
-    from .views import bp as views_bp
+    from . import access, auth, monitor, passes, people, person, privacy, subject_access, terminals, views
 
     init_i18n(app)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(views_bp)
-    app.register_blueprint(subject_access_bp)
-    for blueprint in _page_blueprints():
-        app.register_blueprint(blueprint)
+    for area in (auth, views, subject_access, people, person, access, passes, terminals, monitor, privacy):
+        app.register_blueprint(area.bp)
     app.jinja_env.globals.update(nav_items=nav_items, role_label=role_label)
 
     login_manager.login_view = "auth.login"
