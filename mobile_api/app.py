@@ -1,41 +1,85 @@
-"""The mobile API application factory."""
+"""The mobile API application factory: /api/v1 for the residents' app, and the visitors' share page."""
 
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from flask_openapi3 import Info, OpenAPI
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gatehouse_core.keyring import load_keys
+from gatehouse_core.keyring import ServerKeys, load_keys
 from server.extensions import db
 
+from .auth import SECURITY_SCHEMES
 from .config import MobileApiConfig
+from .errors import register_error_handlers, validation_error
+from .limits import make_limiter
+from .schemas.common import ApiError
+from .state import build_state
+
+API_VERSION = "1.0.0"
+OPENAPI_PATH = "/api/v1/openapi.json"
+# Enough for a selfie (the face section's max_photo_bytes is checked again by the enrollment service).
+MAX_REQUEST_BYTES = 12 * 1024 * 1024
+
+DESCRIPTION = """The Gatehouse residents' app API.
+
+Sign in with a username or phone number and a password, or with a one-time code sent to the phone on file.
+Every other call needs `Authorization: Bearer <access token>`. Access tokens last minutes; swap the refresh
+token for a new pair at /auth/refresh (each refresh token works once). Errors are always
+`{"error": code, "message": text}`. This API never returns face templates, photos, card numbers or hashes.
+"""
 
 
-def error_response(code: str, message: str, status: int) -> tuple[Response, int]:
-    """The one error shape of this API: {"error": code, "message": text}."""
-    return jsonify(error=code, message=message), status
-
-
-def create_app(config: MobileApiConfig) -> Flask:
-    """Build the mobile API for `config`."""
-    app = Flask(__name__)
-    keys = load_keys(config.key_dir)
-    app.config.update(SQLALCHEMY_DATABASE_URI=config.database_url, SECRET_KEY=keys.session_secret)
-    app.extensions["gatehouse_mobile"] = config
+def create_app(config: MobileApiConfig, *, keys: ServerKeys | None = None, testing: bool = False) -> Flask:
+    """Build the mobile API for `config`; raises KeyDirError if the key directory is incomplete."""
+    app = OpenAPI(
+        __name__,
+        info=Info(title="Gatehouse mobile API", version=API_VERSION, description=DESCRIPTION),
+        security_schemes=SECURITY_SCHEMES,
+        # Every operation can meet these; each route documents its own others (404, 409, ...).
+        responses={400: ApiError, 422: ApiError, 429: ApiError, 500: ApiError},
+        validation_error_status=400,
+        validation_error_model=ApiError,
+        validation_error_callback=validation_error,
+        doc_ui=False,
+    )
+    keys = keys if keys is not None else load_keys(config.key_dir)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=config.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SECRET_KEY=keys.session_secret,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        TESTING=testing,
+    )
+    if config.trusted_proxies:
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    app.extensions["gatehouse_mobile"] = build_state(config, keys)
     db.init_app(app)
+    register_error_handlers(app)
+    limiter = make_limiter(app, config.rate_limits)
 
-    @app.get("/api/v1/health")
+    from .routes import register_routes
+
+    register_routes(app, limiter, config.rate_limits)
+
+    @app.get("/api/v1/health", doc_ui=False)
     def health() -> Response:
         return jsonify(status="ok", version=1)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response, int]:
-        return error_response((exc.name or "error").lower().replace(" ", "_"), exc.description or "", exc.code or 500)
+    def openapi_document() -> Response:
+        return jsonify(app.api_doc)
 
-    @app.errorhandler(Exception)
-    def server_error(exc: Exception) -> tuple[Response, int]:
-        db.session.rollback()
-        app.logger.exception("unhandled error")
-        return error_response("server_error", "Something went wrong; nothing was saved.", 500)
+    # The document is built from the same pydantic models that validate each request.
+    app.add_url_rule(OPENAPI_PATH, "openapi_document", openapi_document)
+    limiter.exempt(openapi_document)
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        return response
 
     return app

@@ -14,6 +14,7 @@ from .access import (
 from .base import Base, UTCDateTime, db, utcnow
 from .console import CommandOp, CommandStatus, ImportJob, ImportStatus, LoginAttempt, TerminalCommand
 from .erasure import ConfirmedBy, ErasureConfirmation, ErasureReason, ErasureReceipt, TemplateHolding
+from .mobile import AppSession, LoginCode, ResidentAccount, SessionEnd
 from .people import (
     ConsentChannel,
     ConsentGiver,
@@ -36,6 +37,7 @@ __all__ = [
     "AccessGroup",
     "Alarm",
     "AlarmKind",
+    "AppSession",
     "AuditEntry",
     "Base",
     "CommandOp",
@@ -61,12 +63,15 @@ __all__ = [
     "JournalEntry",
     "JournalKind",
     "LoginAttempt",
+    "LoginCode",
     "PassStatus",
     "Person",
     "PersonKind",
     "PersonStatus",
     "PrivacyAssessment",
     "PrivacyNotice",
+    "ResidentAccount",
+    "SessionEnd",
     "Site",
     "StaleReason",
     "TemplateHolding",

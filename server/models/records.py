@@ -26,6 +26,8 @@ class AccessEvent(Base):
         # A site's events of one decision, newest first: alarms are rare, and without it the log reads every event
         # to find a page of them. Also the dashboard's count of today's grants.
         Index("ix_access_events_site_decision_time", "site_id", "decision", "occurred_at"),
+        # A visitor pass's entries, for the resident who issued it.
+        Index("ix_access_events_pass_time", "pass_id", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

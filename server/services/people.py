@@ -27,7 +27,7 @@ from ..models import (
     access_group_members,
     utcnow,
 )
-from . import audit, face_templates, journal, passes
+from . import app_accounts, audit, face_templates, journal, passes
 from .audit import Actor
 from .consent_rules import active_consent, require_consent_rules
 from .errors import Conflict, DomainError, RuleViolation
@@ -148,6 +148,8 @@ def update_person(session: DbSession, actor: Actor, person: Person, **fields: An
         _check_birth_date_against_consent(person, cleaned["date_of_birth"])
     for name in changed:
         setattr(person, name, cleaned[name])
+    if "phone" in changed:
+        app_accounts.sync_phone(session, person)
     if changed:
         # Field names only: the audit log must not become a second copy of personal data.
         audit.record(

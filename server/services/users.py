@@ -22,6 +22,25 @@ MIN_PASSWORD_LENGTH = 12
 _USERNAME = re.compile(r"^[a-zA-Z0-9_.-]{3,64}$")
 
 
+def hash_password(password: str) -> str:
+    """An Argon2id hash of `password` (console users and residents' app accounts)."""
+    return _hasher.hash(password)
+
+
+def check_password(password_hash: str | None, password: str) -> bool:
+    """Whether `password` matches; a missing hash takes as long as a wrong password and fails."""
+    try:
+        _hasher.verify(password_hash or _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return password_hash is not None
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash was made with weaker settings than today's."""
+    return _hasher.check_needs_rehash(password_hash)
+
+
 def generate_password() -> str:
     """A random password for first logins and the demo."""
     return secrets.token_urlsafe(15)
@@ -35,7 +54,7 @@ def create_user(session: DbSession, actor: Actor, username: str, password: str, 
         raise RuleViolation(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.", code="weak_password")
     if session.scalar(select(ConsoleUser.id).where(func.lower(ConsoleUser.username) == username.lower())):
         raise Conflict(f"user {username!r} already exists", code="duplicate_user")
-    user = ConsoleUser(username=username, password_hash=_hasher.hash(password), role=role)
+    user = ConsoleUser(username=username, password_hash=hash_password(password), role=role)
     session.add(user)
     session.flush()
     audit.record(session, actor, "user.create", "console_user", user.id, details={"role": role.value})
@@ -46,7 +65,7 @@ def set_password(session: DbSession, actor: Actor, user: ConsoleUser, password: 
     """Replace a user's password and end their other sessions."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise RuleViolation(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.", code="weak_password")
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = hash_password(password)
     user.session_epoch += 1
     audit.record(session, actor, "user.set_password", "console_user", user.id)
 
@@ -54,14 +73,10 @@ def set_password(session: DbSession, actor: Actor, user: ConsoleUser, password: 
 def authenticate(session: DbSession, username: str, password: str) -> ConsoleUser | None:
     """The active user with these credentials, or None; takes the same time for unknown users."""
     user = session.scalar(select(ConsoleUser).where(func.lower(ConsoleUser.username) == username.lower()))
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
+    if not check_password(user.password_hash if user else None, password) or user is None or not user.active:
         return None
-    if user is None or not user.active:
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     return user
 

@@ -1,0 +1,28 @@
+"""The API's routes, one module per area; each module owns its blueprint."""
+
+from __future__ import annotations
+
+from flask_limiter import Limiter
+from flask_openapi3 import OpenAPI
+
+from ..config import RateLimitConfig
+from . import auth, face, passes, profile, records, share
+
+
+def register_routes(app: OpenAPI, limiter: Limiter, limits: RateLimitConfig) -> None:
+    """Attach every area's blueprint, with the stricter limits where guessing or spamming is possible."""
+    limiter.limit(limits.sign_in, key_func=_address)(auth.public)
+    limiter.limit(limits.passes, methods=["POST"])(passes.bp)
+    app.register_api(auth.public)
+    app.register_api(auth.bp)
+    app.register_api(profile.bp)
+    app.register_api(face.bp)
+    app.register_api(records.bp)
+    app.register_api(passes.bp)
+    app.register_blueprint(share.bp)
+
+
+def _address() -> str:
+    from ..limits import address_key
+
+    return address_key()

@@ -1,0 +1,1 @@
+"""Pydantic models of the API: they validate requests, shape responses and are the OpenAPI document's schemas."""

@@ -1,0 +1,45 @@
+"""Schemas every part of the API uses: the error shape, request strictness, paging."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies and queries: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ResponseModel(BaseModel):
+    """Base of response bodies."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class FieldProblem(ResponseModel):
+    """One invalid field of a request."""
+
+    field: str = Field(description="Where in the request, e.g. 'visitor_name' or 'door_ids.0'.")
+    problem: str = Field(description="What is wrong with it.")
+
+
+class ApiError(ResponseModel):
+    """Every error this API returns."""
+
+    error: str = Field(description="A stable code to branch on, e.g. 'token_expired', 'not_found', 'bad_window'.")
+    message: str = Field(description="A sentence for the resident saying what went wrong and what to do.")
+    fields: list[FieldProblem] | None = Field(None, description="The invalid fields, for request validation errors.")
+
+
+class IdPath(RequestModel):
+    """An object id in the path."""
+
+    id: int = Field(ge=1, le=2**31 - 1, description="The object's id.")
+
+
+class BeforeQuery(RequestModel):
+    """Keyset paging: pass the previous page's `next_before` to get the next (older) page."""
+
+    before: int | None = Field(None, ge=1, le=2**63 - 1, description="Return items older than this id.")
+    limit: int = Field(50, ge=1, le=200, description="Items per page.")
