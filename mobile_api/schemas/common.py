@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from gatehouse_core.wire.messages import Decision, EntryMethod
 
 
 class RequestModel(BaseModel):
@@ -43,3 +45,28 @@ class BeforeQuery(RequestModel):
 
     before: int | None = Field(None, ge=1, le=2**63 - 1, description="Return items older than this id.")
     limit: int = Field(50, ge=1, le=200, description="Items per page.")
+
+
+class DoorRef(ResponseModel):
+    """A door, by id and name."""
+
+    id: int
+    name: str
+
+
+class EventOut(ResponseModel):
+    """One decision at a door: when, where, how, and the outcome (never an image or a credential)."""
+
+    id: int
+    occurred_at: AwareDatetime
+    door: DoorRef | None = Field(description="None if the door has since been removed.")
+    method: EntryMethod = Field(description="How the person or visitor presented themselves.")
+    decision: Decision
+    reason: str = Field(description="Why, e.g. granted, used_up, expired, outside_schedule.")
+
+
+class EventPage(ResponseModel):
+    """A page of events, newest first."""
+
+    items: list[EventOut]
+    next_before: int | None = Field(description="Pass as `before` for the next page; None on the last page.")
