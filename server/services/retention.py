@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import CursorResult, delete, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..models import (
     AccessEvent,
+    AppSession,
     ErasureReason,
     FaceTemplate,
+    LoginCode,
     Person,
     Site,
     VisitorPass,
@@ -64,11 +66,13 @@ class RetentionReport:
 
     at: datetime
     sites: list[SitePurge] = field(default_factory=list)
+    # Ended phone-app sessions and spent sign-in codes (not per site: they belong to accounts).
+    sign_ins: int = 0
 
     @property
     def removed(self) -> int:
-        """Events, passes and templates removed over all sites."""
-        return sum(s.events + s.passes + s.templates for s in self.sites)
+        """Events, passes, templates and old sign-in records removed over all sites."""
+        return sum(s.events + s.passes + s.templates for s in self.sites) + self.sign_ins
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,29 @@ def run_retention(
         purge.passes = purge_passes(session, actor, s.site_id, at - timedelta(days=s.visitor_days))
         purge.templates = erase_unused_templates(session, actor, s.site_id, at - timedelta(days=s.template_days))
         report.sites.append(purge)
+    if site is None:
+        report.sign_ins = purge_sign_ins(session, at)
     return report
+
+
+# Ended app sessions are kept this long (the resident's device list and the audit trail refer to them).
+SESSION_KEEP = timedelta(days=30)
+# Sign-in codes live minutes; their rows go a day after they expire.
+CODE_KEEP = timedelta(days=1)
+
+
+def purge_sign_ins(session: DbSession, at: datetime) -> int:
+    """Delete phone-app sessions that ended or ran out over 30 days ago, and spent sign-in codes."""
+    cutoff = at - SESSION_KEEP
+    ended = session.execute(
+        delete(AppSession).where(or_(AppSession.revoked_at < cutoff, AppSession.refresh_expires_at < cutoff))
+    )
+    codes = session.execute(delete(LoginCode).where(LoginCode.expires_at < at - CODE_KEEP))
+    session.commit()
+    count = _rowcount(ended) + _rowcount(codes)
+    if count:
+        log.info("retention removed %d ended app sessions and spent sign-in codes", count)
+    return count
 
 
 def purge_events(session: DbSession, actor: Actor, site_id: int, cutoff: datetime, chunk_rows: int) -> int:
