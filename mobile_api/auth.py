@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, request
-from flask_openapi3 import APIBlueprint
+from flask_openapi3 import APIBlueprint, Tag
 
 from server.extensions import db
 from server.services.app_sessions import Resident, TokenRefused, authenticate_access
@@ -54,7 +54,7 @@ def resident_blueprint(name: str, import_name: str, tag: str) -> APIBlueprint:
         name,
         import_name,
         url_prefix="/api/v1",
-        abp_tags=[{"name": tag}],  # type: ignore[list-item]
+        abp_tags=[Tag(name=tag)],
         abp_security=SECURITY,
         abp_responses={401: ApiError},
     )
@@ -64,4 +64,4 @@ def resident_blueprint(name: str, import_name: str, tag: str) -> APIBlueprint:
 
 def public_blueprint(name: str, import_name: str, tag: str) -> APIBlueprint:
     """A blueprint under /api/v1 whose routes need no sign-in (signing in, for one)."""
-    return APIBlueprint(name, import_name, url_prefix="/api/v1", abp_tags=[{"name": tag}])  # type: ignore[list-item]
+    return APIBlueprint(name, import_name, url_prefix="/api/v1", abp_tags=[Tag(name=tag)])
