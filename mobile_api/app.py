@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gatehouse_core.keyring import ServerKeys, load_keys
 from server.extensions import db
+from server.uploads import InMemoryUploadRequest
 
 from .auth import SECURITY_SCHEMES
 from .config import MobileApiConfig
@@ -36,13 +37,12 @@ def create_app(config: MobileApiConfig, *, keys: ServerKeys | None = None, testi
         __name__,
         info=Info(title="Gatehouse mobile API", version=API_VERSION, description=DESCRIPTION),
         security_schemes=SECURITY_SCHEMES,
-        # Every operation can meet these; each route documents its own others (404, 409, ...).
-        responses={400: ApiError, 422: ApiError, 429: ApiError, 500: ApiError},
         validation_error_status=400,
         validation_error_model=ApiError,
         validation_error_callback=validation_error,
         doc_ui=False,
     )
+    app.request_class = InMemoryUploadRequest  # selfies never spool to a temporary file
     keys = keys if keys is not None else load_keys(config.key_dir)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=config.database_url,

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import g, request
 from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel
 
 from server.extensions import db
 from server.services.app_sessions import Resident, TokenRefused, authenticate_access
@@ -22,6 +23,13 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "bearerFormat": "JWT",
         "description": "The access token from /auth/login, /auth/code/login or /auth/refresh.",
     }
+}
+
+# Statuses any operation can answer with (400 for an invalid request is added by flask-openapi3 itself).
+COMMON_RESPONSES: dict[str | int, type[BaseModel] | dict[Any, Any] | None] = {
+    422: ApiError,
+    429: ApiError,
+    500: ApiError,
 }
 
 
@@ -56,7 +64,7 @@ def resident_blueprint(name: str, import_name: str, tag: str) -> APIBlueprint:
         url_prefix="/api/v1",
         abp_tags=[Tag(name=tag)],
         abp_security=SECURITY,
-        abp_responses={401: ApiError},
+        abp_responses={401: ApiError, **COMMON_RESPONSES},
     )
     blueprint.before_request(authenticate_request)
     return blueprint
@@ -64,4 +72,6 @@ def resident_blueprint(name: str, import_name: str, tag: str) -> APIBlueprint:
 
 def public_blueprint(name: str, import_name: str, tag: str) -> APIBlueprint:
     """A blueprint under /api/v1 whose routes need no sign-in (signing in, for one)."""
-    return APIBlueprint(name, import_name, url_prefix="/api/v1", abp_tags=[Tag(name=tag)])
+    return APIBlueprint(
+        name, import_name, url_prefix="/api/v1", abp_tags=[Tag(name=tag)], abp_responses=dict(COMMON_RESPONSES)
+    )

@@ -1,7 +1,7 @@
 """Senders of one-time sign-in codes: a spool folder, an external program, or a plugin of your own.
 
 None of them logs the code or the phone number. A sender that fails raises CodeSenderError, which the API
-answers with 503 and a message that says to try again later or sign in with the password.
+logs (without phone or code) and answers like a sent code, so the answer never tells who has an account.
 """
 
 from __future__ import annotations

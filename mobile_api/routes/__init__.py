@@ -11,8 +11,9 @@ from . import auth, face, passes, profile, records, share
 
 def register_routes(app: OpenAPI, limiter: Limiter, limits: RateLimitConfig) -> None:
     """Attach every area's blueprint, with the stricter limits where guessing or spamming is possible."""
-    limiter.limit(limits.sign_in, key_func=_address)(auth.public)
-    limiter.limit(limits.passes, methods=["POST"])(passes.bp)
+    # One budget per address for every sign-in route (password, code, refresh), so switching routes buys nothing.
+    limiter.shared_limit(limits.sign_in, scope="sign_in", key_func=_address)(auth.public)
+    limiter.shared_limit(limits.passes, scope="pass_create", methods=["POST"])(passes.bp)
     app.register_api(auth.public)
     app.register_api(auth.bp)
     app.register_api(profile.bp)

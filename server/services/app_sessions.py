@@ -22,8 +22,8 @@ from sqlalchemy.orm import joinedload
 
 from ..models import AppSession, Person, ResidentAccount, SessionEnd, utcnow
 from . import audit
-from .app_accounts import may_sign_in, resident_actor
-from .errors import DomainError
+from .app_accounts import end_sessions, may_sign_in, resident_actor
+from .errors import DomainError, NotFound
 from .session import DbSession
 
 ISSUER = "gatehouse"
@@ -241,4 +241,43 @@ def live_sessions(session: DbSession, account: ResidentAccount) -> list[AppSessi
             )
             .order_by(AppSession.last_used_at.desc(), AppSession.id.desc())
         )
+    )
+
+
+def end_all_sessions(session: DbSession, resident: Resident) -> int:
+    """Sign every device of the resident out, this one included; returns how many."""
+    ended = end_sessions(session, resident.account, SessionEnd.LOGOUT_ALL)
+    audit.record(
+        session,
+        resident_actor(resident.person),
+        "app.sign_out_all",
+        "person",
+        resident.person.id,
+        site_id=resident.person.site_id,
+        details={"ended": ended},
+    )
+    return ended
+
+
+def end_device(session: DbSession, resident: Resident, session_id: int) -> None:
+    """Sign one of the resident's own devices out; another account's or an ended session is not found."""
+    app_session = session.scalar(
+        select(AppSession).where(
+            AppSession.id == session_id,
+            AppSession.account_id == resident.account.id,
+            AppSession.revoked_at.is_(None),
+        )
+    )
+    if app_session is None:
+        raise NotFound("You have no signed-in device with this id.", code="not_found")
+    app_session.revoked_at = utcnow()
+    app_session.revoked_reason = SessionEnd.LOGOUT
+    audit.record(
+        session,
+        resident_actor(resident.person),
+        "app.sign_out",
+        "person",
+        resident.person.id,
+        site_id=resident.person.site_id,
+        details={"session": app_session.id, "reason": SessionEnd.LOGOUT.value, "from_session": resident.app_session.id},
     )
