@@ -22,11 +22,23 @@ from gatehouse_core.credential_hash import PASS_CODE_DIGITS, hash_pass_code, sit
 from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.pass_token import MAX_DOORS, MAX_USES, PassClaims, sign_pass
 
-from ..models import Door, JournalKind, PassStatus, Person, PersonStatus, Site, VisitorPass, utcnow
+from ..models import (
+    AccessEvent,
+    Decision,
+    Door,
+    EntryMethod,
+    JournalKind,
+    PassStatus,
+    Person,
+    PersonStatus,
+    Site,
+    VisitorPass,
+    utcnow,
+)
 from . import audit, journal
 from .access import allowed_doors
 from .audit import Actor
-from .errors import Conflict, RuleViolation
+from .errors import Conflict, NotFound, RuleViolation
 from .session import DbSession
 
 MAX_PASS_DAYS = 31
@@ -71,7 +83,7 @@ def issue_pass(
         raise RuleViolation(f"Choose 1 to {MAX_DOORS} doors for the visitor.", code="bad_doors")
     mine = allowed_doors(host)
     if any(d.site_id != host.site_id or d.id not in mine for d in doors):
-        raise RuleViolation("A visitor can only be invited through doors the host may use.", code="foreign_door")
+        raise _foreign_door()
     if valid_from.tzinfo is None or valid_until.tzinfo is None:
         raise RuleViolation("Give the pass times with a time zone.", code="naive_time")
     start, end = _whole_seconds(valid_from), _whole_seconds(valid_until)
@@ -110,6 +122,21 @@ def issue_pass(
         details={"host": host.id, "doors": [d.id for d in doors], "uses": uses_allowed},
     )
     return IssuedPass(visitor_pass, code, token_for(keys, visitor_pass))
+
+
+def _foreign_door() -> RuleViolation:
+    return RuleViolation("A visitor can only be invited through doors the host may use.", code="foreign_door")
+
+
+def host_doors(session: DbSession, host: Person, door_ids: Iterable[int]) -> list[Door]:
+    """The doors `door_ids` at the host's site; an id of another site or of no door is refused like a foreign door."""
+    wanted = set(door_ids)
+    if not wanted:
+        return []
+    found = list(session.scalars(select(Door).where(Door.site_id == host.site_id, Door.id.in_(wanted))))
+    if len(found) != len(wanted):
+        raise _foreign_door()
+    return found
 
 
 def _fresh_code(session: DbSession, site_id: int, site_key: bytes) -> tuple[str, str]:
@@ -247,3 +274,104 @@ def list_passes(session: DbSession, flt: PassFilter, *, before: int | None = Non
     more = len(rows) > limit
     rows = rows[:limit]
     return PassPage(rows, rows[-1].id if more else None)
+
+
+def status_at(visitor_pass: VisitorPass, now: datetime | None = None) -> PassStatus:
+    """The status terminals would judge a pass by now: an active pass past its end is expired already."""
+    now = now or utcnow()
+    if visitor_pass.status is PassStatus.ACTIVE and visitor_pass.valid_until <= now:
+        return PassStatus.EXPIRED
+    return visitor_pass.status
+
+
+def get_own_pass(session: DbSession, host: Person, pass_id: int) -> VisitorPass:
+    """The host's own pass `pass_id`; another resident's or an unknown pass is NotFound alike."""
+    visitor_pass = session.scalar(
+        select(VisitorPass)
+        .where(VisitorPass.id == pass_id, VisitorPass.host_id == host.id)
+        .options(selectinload(VisitorPass.doors))
+    )
+    if visitor_pass is None:
+        raise NotFound("You have no visitor pass with this id.")
+    return visitor_pass
+
+
+def list_own_passes(
+    session: DbSession,
+    host: Person,
+    status: PassStatus | None = None,
+    *,
+    before: int | None = None,
+    limit: int = PAGE_SIZE,
+    now: datetime | None = None,
+) -> PassPage:
+    """A page of the host's own passes, newest first (keyset on id); `status` as `status_at` judges it."""
+    now = now or utcnow()
+    stmt = select(VisitorPass).where(VisitorPass.host_id == host.id).options(selectinload(VisitorPass.doors))
+    if status is PassStatus.ACTIVE:
+        stmt = stmt.where(VisitorPass.status == PassStatus.ACTIVE, VisitorPass.valid_until > now)
+    elif status is PassStatus.EXPIRED:
+        stmt = stmt.where(
+            or_(
+                VisitorPass.status == PassStatus.EXPIRED,
+                and_(VisitorPass.status == PassStatus.ACTIVE, VisitorPass.valid_until <= now),
+            )
+        )
+    elif status is not None:
+        stmt = stmt.where(VisitorPass.status == status)
+    if before is not None:
+        stmt = stmt.where(VisitorPass.id < before)
+    rows = list(session.scalars(stmt.order_by(VisitorPass.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return PassPage(rows, rows[-1].id if more else None)
+
+
+@dataclass(frozen=True)
+class PassEvent:
+    """One decision at a door about a pass: when, which door (None if since removed), how, and the outcome."""
+
+    id: int
+    occurred_at: datetime
+    door_id: int | None
+    door_name: str | None
+    method: EntryMethod
+    decision: Decision
+    reason: str
+
+
+@dataclass(frozen=True)
+class PassEventPage:
+    """One page of a pass's events, newest first, and the event id to continue after (None on the last page)."""
+
+    events: list[PassEvent]
+    next_before: int | None
+
+
+def pass_events(
+    session: DbSession, visitor_pass: VisitorPass, *, before: int | None = None, limit: int = PAGE_SIZE
+) -> PassEventPage:
+    """Grants and refusals of one pass, newest first by time, continuing after the event `before` of this pass."""
+    conditions: list[ColumnElement[bool]] = [AccessEvent.pass_id == visitor_pass.id]
+    if before is not None:
+        at = session.scalar(
+            select(AccessEvent.occurred_at).where(AccessEvent.id == before, AccessEvent.pass_id == visitor_pass.id)
+        )
+        if at is None:
+            return PassEventPage([], None)
+        # The first half bounds the (pass_id, occurred_at) index range; the second orders events of one instant.
+        conditions.append(AccessEvent.occurred_at <= at)
+        conditions.append(or_(AccessEvent.occurred_at < at, AccessEvent.id < before))
+    stmt = (
+        select(AccessEvent, Door.name)
+        .outerjoin(Door, Door.id == AccessEvent.door_id)
+        .where(*conditions)
+        .order_by(AccessEvent.occurred_at.desc(), AccessEvent.id.desc())
+        .limit(limit + 1)
+    )
+    rows = list(session.execute(stmt).all())
+    more = len(rows) > limit
+    events = [
+        PassEvent(e.id, e.occurred_at, e.door_id, name, e.method, e.decision, e.reason) for e, name in rows[:limit]
+    ]
+    return PassEventPage(events, events[-1].id if more and events else None)
