@@ -2,6 +2,296 @@
 
 from __future__ import annotations
 
-from ..auth import resident_blueprint
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Response
+
+from server.extensions import db
+from server.models import ConsentChannel, ErasureReceipt, Person, PrivacyNotice, Site, Terminal, utcnow
+from server.services import consent, erasure, privacy
+from server.services.app_accounts import resident_actor
+from server.services.consent_rules import active_consent
+from server.services.errors import Conflict, DomainError, NotFound, RuleViolation
+from server.services.face_enrollment import (
+    FaceUnavailable,
+    app_enrollment_allowed,
+    enroll_photo,
+    quality_figures,
+    require_app_enrollment,
+)
+from server.services.face_templates import require_enrollable
+
+from ..auth import resident, resident_blueprint
+from ..responses import reply
+from ..schemas.common import ApiError
+from ..schemas.face import (
+    ConsentGive,
+    ConsentOut,
+    FaceStatus,
+    NoticeOut,
+    NoticeRef,
+    PhotoEnrolled,
+    PhotoForm,
+    QualityOut,
+    ReceiptOut,
+    TemplateOut,
+    TerminalConfirmation,
+    Withdrawn,
+)
+from ..state import mobile
 
 bp = resident_blueprint("face", __name__, "Face")
+log = logging.getLogger(__name__)
+
+OTHER_WAYS = "Face entry is optional: your card, ID document and app code open the same doors."
+
+
+class PhotoTooLarge(DomainError):
+    """The uploaded photo is over the configured size limit."""
+
+    code = "too_large"
+    http_status = 413
+
+
+class AppRefusal(DomainError):
+    """A service's refusal, worded for the resident rather than for an operator (same code and status)."""
+
+    def __init__(self, original: DomainError, message: str) -> None:
+        super().__init__(message, code=original.code)
+        self.http_status = original.http_status
+
+
+def _app_wording(site: Site) -> dict[str, str]:
+    age = site.minor_age
+    return {
+        "guardian_consent_needed": f"You are under {age}: only a parent or guardian can consent to face entry for "
+        f"you, at the management office. {OTHER_WAYS}",
+        "minor_face_off": f"This site does not use face entry for people under {age}. {OTHER_WAYS}",
+        "date_of_birth_needed": "Face consent needs your date of birth on record (people under "
+        f"{age} need a guardian's consent): ask the management office to add it. {OTHER_WAYS}",
+        "inactive": "Your residence at this site is not active, so face entry is not available.",
+        "already_consented": "Your face consent is already active.",
+        "notice_changed": "The privacy notice has changed since you read it: fetch it again, read it and consent "
+        "to the current version.",
+        "no_consent": "You have no active face consent: read the privacy notice and consent first.",
+        "consent_stale": "Your consent was given under an earlier privacy notice or face model: read the current "
+        "notice and consent again.",
+        "consent_active": "You have consented to face entry; withdraw your consent instead.",
+        "already_declined": "You have already declined face entry.",
+    }
+
+
+@contextmanager
+def resident_wording(site: Site) -> Iterator[None]:
+    """Re-word the services' operator-facing refusals for the resident; codes and statuses stay the same."""
+    try:
+        yield
+    except DomainError as exc:
+        message = _app_wording(site).get(exc.code)
+        if message is None:
+            raise
+        raise AppRefusal(exc, message) from exc
+
+
+def face_status(person: Person) -> FaceStatus:
+    """The resident's face state, consent, notice and templates (ids only)."""
+    status = consent.face_status(db.session, person)
+    site = person.site
+    given = status.consent
+    notice = db.session.get(PrivacyNotice, given.notice_id) if given is not None and given.notice_id else None
+    pending = sum(1 for r in erasure.receipts_of_person(db.session, person.id) if not r.complete)
+    return FaceStatus(
+        state=status.state,
+        offer=status.offer,
+        site_face_enabled=site.face_enabled,
+        app_enrollment_allowed=app_enrollment_allowed(site),
+        consent=None
+        if given is None
+        else ConsentOut(
+            id=given.id,
+            given_at=given.given_at,
+            given_by=given.given_by,
+            channel=given.channel,
+            notice_version=notice.version if notice is not None else None,
+            expires_at=given.expires_at,
+        ),
+        notice=None if status.notice is None else NoticeRef(version=status.notice.version, sha256=status.notice.sha256),
+        templates=[
+            TemplateOut(id=t.id, model_id=t.model_id, created_at=t.created_at)
+            for t in sorted(person.face_templates, key=lambda t: t.id)
+        ],
+        erasures_pending=pending,
+    )
+
+
+def receipt_out(receipt: ErasureReceipt) -> ReceiptOut:
+    """An erasure receipt with the name of every terminal that held the template."""
+    lines = []
+    for line in receipt.confirmations:
+        terminal = db.session.get(Terminal, line.terminal_id)
+        lines.append(
+            TerminalConfirmation(name=terminal.name if terminal else "(removed)", confirmed_at=line.confirmed_at)
+        )
+    return ReceiptOut(
+        id=receipt.id,
+        reason=receipt.reason,
+        erased_on_server_at=receipt.erased_on_server_at,
+        complete=receipt.complete,
+        terminals=lines,
+    )
+
+
+@bp.get(
+    "/me/face",
+    responses={200: FaceStatus},
+    summary="Face entry status",
+    description="Where you stand with face entry (always optional): consent, the current privacy notice, your "
+    "templates (ids only, never their contents) and erasures terminals have not confirmed yet.",
+)
+def get_status() -> tuple[Response, int]:
+    return reply(face_status(resident().person))
+
+
+@bp.get(
+    "/me/face/notice",
+    responses={200: NoticeOut, 404: ApiError},
+    summary="The privacy notice for face entry",
+    description="The exact text to show before asking for consent, with the version and hash to echo back when "
+    "consenting. 422 face_disabled if the site does not use face entry; 404 notice_missing if it has no notice.",
+)
+def get_notice() -> tuple[Response, int]:
+    site = resident().person.site
+    if not site.face_enabled:
+        raise RuleViolation(
+            "Face entry is switched off at this site; there is nothing to consent to.", code="face_disabled"
+        )
+    notice = privacy.current_notice(db.session, site)
+    if notice is None:
+        raise NotFound("This site has not published a privacy notice for face entry yet.", code="notice_missing")
+    return reply(
+        NoticeOut(version=notice.version, sha256=notice.sha256, text=notice.text, published_at=notice.published_at)
+    )
+
+
+@bp.post(
+    "/me/face/consent",
+    responses={201: FaceStatus, 409: ApiError},
+    summary="Consent to face entry",
+    description="Give your own consent under the notice you were shown: echo its version and sha256 from "
+    "/me/face/notice. 409 notice_changed if it is no longer the current one, 409 already_consented if your "
+    "consent is active; a minor is refused (guardian_consent_needed or minor_face_off): a guardian consents at "
+    "the management office.",
+)
+def give_consent(body: ConsentGive) -> tuple[Response, int]:
+    person = resident().person
+    site = person.site
+    with resident_wording(site):
+        notice = privacy.current_notice(db.session, site)
+        # The service checks the hash; the version the app echoes must name the same notice.
+        if site.face_enabled and notice is not None and body.notice_version != notice.version:
+            raise Conflict("The privacy notice shown is not the current one.", code="notice_changed")
+        consent.give_consent(
+            db.session,
+            resident_actor(person),
+            person,
+            notice_sha256=body.notice_sha256,
+            channel=ConsentChannel.APP,
+        )
+    db.session.commit()
+    return reply(face_status(person), 201)
+
+
+@bp.delete(
+    "/me/face/consent",
+    responses={200: Withdrawn, 409: ApiError},
+    summary="Withdraw face consent",
+    description="One call, no confirmation: your consent ends and every face template of yours is erased on the "
+    "server now and on every terminal next; each erasure has a receipt listing the terminals and when each "
+    "confirmed. 409 no_consent if there is nothing to withdraw.",
+)
+def withdraw_consent() -> tuple[Response, int]:
+    person = resident().person
+    at = utcnow()
+    with resident_wording(person.site):
+        receipts = consent.withdraw_consent(db.session, resident_actor(person), person, ConsentChannel.APP, at=at)
+    db.session.commit()
+    state = consent.face_status(db.session, person).state
+    return reply(Withdrawn(withdrawn_at=at, receipts=[receipt_out(r) for r in receipts], state=state))
+
+
+@bp.post(
+    "/me/face/decline",
+    responses={200: FaceStatus, 409: ApiError},
+    summary="Decline face entry",
+    description="Record that you do not want face entry; the app does not offer it again unless you ask. "
+    "409 consent_active if you have consented (withdraw instead), 409 already_declined.",
+)
+def decline() -> tuple[Response, int]:
+    person = resident().person
+    with resident_wording(person.site):
+        consent.decline_face(db.session, resident_actor(person), person, ConsentChannel.APP)
+    db.session.commit()
+    return reply(face_status(person))
+
+
+@bp.post(
+    "/me/face/photo",
+    responses={201: PhotoEnrolled, 403: ApiError, 409: ApiError, 413: ApiError, 503: ApiError},
+    summary="Enroll your face from a selfie",
+    description="multipart/form-data with the photo in field 'photo'. Only at sites that allow app enrollment "
+    "(403 app_enrollment_off otherwise) and after consent (409 no_consent / consent_stale). The photo is used "
+    "for this request only and never stored; a template is made from it and stored sealed. A photo that fails a "
+    "check answers 422 photo_<reason> with what to change; 413 too_large over the size limit; 503 "
+    "face_unavailable if this server has no face engine.",
+)
+def upload_photo(form: PhotoForm) -> tuple[Response, int]:
+    person = resident().person
+    site = person.site
+    upload = form.photo
+    try:
+        # Refusals that need no photo come first: a refused upload is never read, let alone decoded.
+        require_app_enrollment(site)
+        engine = mobile().face
+        try:
+            limits, photo_limits = engine.limits, engine.photo_limits
+            model = engine.model()
+        except FaceUnavailable as exc:
+            # What to fix is for the operator's log; the resident learns where else to go.
+            log.warning("selfie enrollment unavailable: %s", exc.message)
+            raise AppRefusal(
+                exc, "Face enrollment from the app is not available right now: ask the management office. " + OTHER_WAYS
+            ) from exc
+        at = utcnow()
+        with resident_wording(site):
+            given = require_enrollable(person, active_consent(person, at), at, model.model_id)
+            # One byte past the limit is enough to know the photo is too large.
+            photo = upload.stream.read(photo_limits.max_bytes + 1)
+            if len(photo) > photo_limits.max_bytes:
+                raise PhotoTooLarge(
+                    f"The photo is larger than {photo_limits.max_bytes / 1_000_000:g} MB: send a smaller one."
+                )
+            enrolled = enroll_photo(
+                db.session,
+                resident_actor(person),
+                mobile().keys,
+                model,
+                person,
+                given,
+                photo,
+                limits,
+                photo_limits,
+                at=at,
+            )
+    finally:
+        upload.close()
+    db.session.commit()
+    return reply(
+        PhotoEnrolled(
+            template_id=enrolled.template.id,
+            model_id=enrolled.template.model_id,
+            quality=QualityOut(**quality_figures(enrolled.report)),
+        ),
+        201,
+    )

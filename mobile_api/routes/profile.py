@@ -8,7 +8,7 @@ from flask import Response
 
 from gatehouse_core import app_code
 from server.extensions import db
-from server.services import app_accounts, consent, credentials, resident_records
+from server.services import app_accounts, consent, credentials, face_enrollment, resident_records
 
 from ..auth import resident, resident_blueprint
 from ..responses import reply
@@ -51,7 +51,7 @@ def get_profile() -> tuple[Response, int]:
             username=account.username,
             has_password=account.password_hash is not None,
             site=SiteOut(code=site.code, name=site.name, timezone=site.timezone),
-            face=FaceOut(state=status.state, app_enrollment_allowed=resident_records.app_enrollment_allowed(site)),
+            face=FaceOut(state=status.state, app_enrollment_allowed=face_enrollment.app_enrollment_allowed(site)),
         )
     )
 

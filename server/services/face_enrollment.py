@@ -18,7 +18,7 @@ from gatehouse_core.face.types import Detection, FaceEngineError, FaceModel, Ima
 from gatehouse_core.keyring import ServerKeys
 
 from ..face_config import FaceServerConfig
-from ..models import ConsentRecord, FaceTemplate, Person, utcnow
+from ..models import ConsentRecord, FaceTemplate, Person, Site, utcnow
 from .audit import Actor
 from .errors import DomainError, RuleViolation
 from .face_templates import require_enrollable, store_template
@@ -46,6 +46,27 @@ class PhotoRejected(RuleViolation):
         super().__init__(str(rejected), code=f"photo_{rejected.reason.value}")
         self.reason: QualityReason = rejected.reason
         self.report: QualityReport | None = rejected.report
+
+
+class AppEnrollmentOff(DomainError):
+    """The site takes enrollment photos at the management office only, not from the residents' app."""
+
+    code = "app_enrollment_off"
+    http_status = 403
+
+
+def app_enrollment_allowed(site: Site) -> bool:
+    """Whether residents of the site may send their enrollment selfie from the app (face on, manager allows it)."""
+    return site.face_enabled and site.app_face_enrollment
+
+
+def require_app_enrollment(site: Site) -> None:
+    """Refuse a selfie from the app where the site does not allow it (before the photo is read)."""
+    if not app_enrollment_allowed(site):
+        raise AppEnrollmentOff(
+            "This site does not take face photos from the app: ask the management office to enroll your face. "
+            "Face entry is optional: your card, ID document and app code open the same doors."
+        )
 
 
 @dataclass(frozen=True)

@@ -52,11 +52,6 @@ def credentials_of(session: DbSession, person: Person) -> list[CredentialRow]:
     return [CredentialRow(r.id, r.kind, r.status, r.created_at, r.revoked_at) for r in rows]
 
 
-def app_enrollment_allowed(site: Site) -> bool:
-    """Whether residents of the site may enroll their face from the app (face on, and the manager allows it)."""
-    return site.face_enabled and site.app_face_enrollment
-
-
 def door_methods(door: Door, site: Site) -> list[EntryMethod]:
     """How one may identify at a door; face only while the site has face entry switched on."""
     methods = [
