@@ -16,6 +16,7 @@ from gatehouse_core.keyring import ServerKeys, init_keys, load_keys
 from .config import ServerConfig
 from .extensions import csrf, db, login_manager, migrate
 from .services.face_enrollment import EnrollmentEngine
+from .uploads import InMemoryUploadRequest
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def resolve_keys(config: ServerConfig) -> ServerKeys:
 def create_app(config: ServerConfig, *, keys: ServerKeys | None = None, testing: bool = False) -> Flask:
     """Build the console app for `config`; raises KeyDirError if production keys are missing."""
     app = Flask(__name__, template_folder="console/templates", static_folder="console/static")
+    app.request_class = InMemoryUploadRequest
     keys = keys if keys is not None else resolve_keys(config)
     production = config.mode == "production"
     app.config.update(
