@@ -12,6 +12,7 @@ import click
 
 from gatehouse_core.keyring import SIGNING_PUBLIC_KEY, KeyDirError, init_keys
 
+from .cli_app_accounts import app_accounts
 from .cli_common import (
     app_context,
     check_option,
@@ -41,6 +42,7 @@ main.add_command(consent)
 main.add_command(retention)
 main.add_command(alarms)
 main.add_command(subject_access)
+main.add_command(app_accounts)
 
 
 # ---- server ---------------------------------------------------------------------------------------------------
@@ -464,11 +466,12 @@ def mobile_api_run(config_path: Path, check_config: bool) -> None:
 @click.option(
     "--mqtt-port", type=int, default=1884, show_default=True, help="Embedded broker port (a free one if taken)."
 )
-def demo(data_dir: Path, http_port: int, mqtt_port: int) -> None:
-    """Server on SQLite, embedded MQTT broker, worker and one simulated terminal, in one command."""
+@click.option("--api-port", type=int, default=8090, show_default=True, help="Phone-app API port (a free one if taken).")
+def demo(data_dir: Path, http_port: int, mqtt_port: int, api_port: int) -> None:
+    """Server on SQLite, embedded MQTT broker, worker, phone-app API and one simulated terminal, in one command."""
     from .demo import run_demo
 
-    sys.exit(run_demo(data_dir.resolve(), http_port, mqtt_port))
+    sys.exit(run_demo(data_dir.resolve(), http_port, mqtt_port, api_port))
 
 
 if __name__ == "__main__":

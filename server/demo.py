@@ -1,11 +1,12 @@
 """`gatehouse demo`: everything in one command on a machine with nothing but Python.
 
-The demo runs the same programs production runs, as child processes (console, worker, terminal),
-against SQLite and an embedded amqtt broker bound to loopback. Ctrl-C stops them all.
+The demo runs the same programs production runs, as child processes (console, worker, terminal,
+phone-app API), against SQLite and an embedded amqtt broker bound to loopback. Ctrl-C stops them all.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -21,7 +23,7 @@ import tomli_w
 
 from gatehouse_core.keyring import init_keys
 
-from .demo_seed import DEMO_CARD
+from .demo_seed import DEMO_APP_USER, DEMO_CARD, DEMO_PHONE
 from .embedded_broker import EmbeddedBroker
 from .terminal_files import write_terminal_dir
 
@@ -63,15 +65,42 @@ def write_server_config(data_dir: Path, http_port: int, mqtt_port: int) -> Path:
     return path
 
 
-def prepare(data_dir: Path, http_port: int, mqtt_port: int) -> tuple[Path, Path, str, int]:
-    """Keys, schema, seed data, terminal and admin; returns server config, terminal config, admin password
-    and the id of the simulated terminal's first door (the North gate)."""
+def write_mobile_api_config(data_dir: Path, api_port: int) -> Path:
+    """The demo's mobile_api.toml: the same database and keys, sign-in codes written to a spool folder."""
+    document = {
+        "mode": "development",
+        "database_url": f"sqlite:///{data_dir / 'gatehouse.db'}",
+        "key_dir": "keys",
+        "log_level": "INFO",
+        "public_base_url": f"http://127.0.0.1:{api_port}",
+        "http": {"host": "127.0.0.1", "port": api_port, "threads": 4},
+        "login_codes": {"sender": "spool", "spool_dir": "codes"},
+    }
+    path = data_dir / "mobile_api.toml"
+    path.write_text("# Written by `gatehouse demo` on every start.\n" + tomli_w.dumps(document))
+    return path
+
+
+@dataclass(frozen=True)
+class DemoSetup:
+    """What `prepare` made: the config files and the passwords printed at start-up."""
+
+    server_toml: Path
+    terminal_toml: Path
+    mobile_api_toml: Path
+    admin_password: str
+    app_password: str
+    north_door: int  # the simulated terminal's first door (the North gate)
+
+
+def prepare(data_dir: Path, http_port: int, mqtt_port: int, api_port: int) -> DemoSetup:
+    """Keys, schema, seed data, terminal, admin and the demo resident's app account."""
     from flask_migrate import upgrade
     from sqlalchemy import select
 
     from .app import MIGRATIONS_DIR, create_app, state
     from .config import load_server_config
-    from .demo_seed import DEMO_SITE, seed_demo
+    from .demo_seed import DEMO_SITE, seed_app_account, seed_demo
     from .extensions import db
     from .models import ConsoleRole, ConsoleUser, Terminal
     from .services import terminals, users
@@ -79,6 +108,7 @@ def prepare(data_dir: Path, http_port: int, mqtt_port: int) -> tuple[Path, Path,
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server_toml = write_server_config(data_dir, http_port, mqtt_port)
+    mobile_api_toml = write_mobile_api_config(data_dir, api_port)
     config = load_server_config(server_toml)
     init_keys(config.key_dir)
     app = create_app(config)
@@ -100,10 +130,11 @@ def prepare(data_dir: Path, http_port: int, mqtt_port: int) -> tuple[Path, Path,
             users.create_user(db.session, actor, "admin", admin_password, ConsoleRole.ADMIN)
         else:
             users.set_password(db.session, actor, admin, admin_password)
+        app_password = seed_app_account(db.session, site)
         db.session.commit()
         write_terminal_dir(terminal_dir, config.key_dir, DEMO_SITE, terminal.ident, password, "127.0.0.1", mqtt_port)
         north = min(d.id for d in terminal.doors)
-    return server_toml, terminal_dir / "terminal.toml", admin_password, north
+    return DemoSetup(server_toml, terminal_dir / "terminal.toml", mobile_api_toml, admin_password, app_password, north)
 
 
 def _wait_http(url: str, deadline: float, children: list[subprocess.Popen[bytes]]) -> bool:
@@ -119,15 +150,16 @@ def _wait_http(url: str, deadline: float, children: list[subprocess.Popen[bytes]
     return False
 
 
-def run_demo(data_dir: Path, http_port: int, mqtt_port: int) -> int:
+def run_demo(data_dir: Path, http_port: int, mqtt_port: int, api_port: int = 8090) -> int:
     """Run the demo until Ctrl-C; returns the exit code."""
     from .cli import setup_logging
 
     setup_logging("INFO")
     started = time.monotonic()
     http_port, mqtt_port = pick_port(http_port), pick_port(mqtt_port)
+    api_port = pick_port(api_port if api_port not in (http_port, mqtt_port) else 0)
     print(f"Preparing the demo in {data_dir} ...", flush=True)
-    server_toml, terminal_toml, admin_password, north_door = prepare(data_dir, http_port, mqtt_port)
+    setup = prepare(data_dir, http_port, mqtt_port, api_port)
 
     broker = EmbeddedBroker("127.0.0.1", mqtt_port)
     broker.start()
@@ -143,9 +175,10 @@ def run_demo(data_dir: Path, http_port: int, mqtt_port: int) -> int:
 
     cli = [sys.executable, "-m", "server.cli"]
     commands = {
-        "console": [*cli, "server", "run", "--config", str(server_toml)],
-        "worker": [*cli, "server", "worker", "--config", str(server_toml)],
-        "terminal": [*cli, "terminal", "run", "--config", str(terminal_toml)],
+        "console": [*cli, "server", "run", "--config", str(setup.server_toml)],
+        "mobile API": [*cli, "mobile-api", "run", "--config", str(setup.mobile_api_toml)],
+        "worker": [*cli, "server", "worker", "--config", str(setup.server_toml)],
+        "terminal": [*cli, "terminal", "run", "--config", str(setup.terminal_toml)],
     }
     # Own process group per child: Ctrl-C reaches only the demo, which then stops them in order.
     children = {
@@ -155,18 +188,31 @@ def run_demo(data_dir: Path, http_port: int, mqtt_port: int) -> int:
     code = 0
     try:
         url = f"http://127.0.0.1:{http_port}/"
-        if not _wait_http(url + "healthz", started + STARTUP_TIMEOUT, list(children.values())):
-            print("error: the console did not come up; see the log above", file=sys.stderr)
-            return 1
+        api = f"http://127.0.0.1:{api_port}/api/v1"
+        deadline = started + STARTUP_TIMEOUT
+        for name, health in (("console", url + "healthz"), ("mobile API", api + "/health")):
+            if not _wait_http(health, deadline, list(children.values())):
+                print(f"error: the {name} did not come up; see the log above", file=sys.stderr)
+                return 1
+        login = json.dumps({"login": DEMO_APP_USER, "password": setup.app_password, "device": "curl"})
         print(
             "\n"
             "  Gatehouse demo is running.\n"
             f"  Console:  {url}\n"
             "  Login:    admin\n"
-            f"  Password: {admin_password}\n"
+            f"  Password: {setup.admin_password}\n"
             f"  MQTT:     127.0.0.1:{mqtt_port} (embedded broker, loopback only)\n"
             "  Present a resident's card at the simulated terminal (North gate) in another shell:\n"
-            f"    .venv/bin/gatehouse terminal present --config {terminal_toml} --door {north_door} card {DEMO_CARD}\n"
+            f"    .venv/bin/gatehouse terminal present --config {setup.terminal_toml} --door {setup.north_door} "
+            f"card {DEMO_CARD}\n"
+            "\n"
+            f"  Phone-app API: {api}\n"
+            f"  OpenAPI:       {api}/openapi.json\n"
+            f"  App user:      {DEMO_APP_USER} (Wang Wei, 1-101; phone {DEMO_PHONE})\n"
+            f"  App password:  {setup.app_password}\n"
+            "  Sign in as the resident (the answer holds an access token for 'Authorization: Bearer ...'):\n"
+            f"    curl -s -X POST {api}/auth/login -H 'Content-Type: application/json' -d '{login}'\n"
+            f"  Sign-in codes sent by text message land as files in {data_dir / 'codes'}\n"
             "  Press Ctrl-C to stop.\n",
             flush=True,
         )
@@ -179,7 +225,7 @@ def run_demo(data_dir: Path, http_port: int, mqtt_port: int) -> int:
         return code
     finally:
         print("Stopping ...", flush=True)
-        for name in ("terminal", "worker", "console"):
+        for name in ("terminal", "worker", "mobile API", "console"):
             child = children[name]
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)

@@ -1,4 +1,4 @@
-"""Seed data for the demo: one site, three doors, an access group and twenty residents with cards."""
+"""Seed data for the demo: one site, three doors, an access group, twenty residents with cards, one app account."""
 
 from __future__ import annotations
 
@@ -10,14 +10,18 @@ from sqlalchemy import select
 from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.schedule import ALWAYS, Window
 
-from .models import Site
-from .services import access, credentials, people, sites
+from .models import Person, PersonKind, Site
+from .services import access, app_accounts, credentials, people, sites
 from .services.audit import Actor
 from .services.session import DbSession
 from .services.sites import DoorMethods
+from .services.users import generate_password
 
 DEMO_SITE = "maple-court"
 DEMO_CARD = "04A2B3C4D5E6F7"
+# The first resident (Wang Wei, 1-101) also has the phone app: this username, or this phone for a code.
+DEMO_APP_USER = "wangwei"
+DEMO_PHONE = "+86 138 0013 8000"
 _GIVEN = ["Wei", "Fang", "Min", "Jun", "Lei", "Hui", "Ying", "Tao", "Jing", "Hao"]
 _FAMILY = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu"]
 
@@ -51,9 +55,22 @@ def seed_demo(session: DbSession, keys: ServerKeys) -> Site:
             full_name=f"{_FAMILY[i % 10]} {_GIVEN[(i * 3) % 10]}",
             unit=f"{1 + i // 4}-{101 + (i % 4)}",
             date_of_birth=date(1950 + rng.randrange(55), 1 + rng.randrange(12), 1 + rng.randrange(28)),
+            phone=DEMO_PHONE if i == 0 else None,
         )
         access.add_member(session, actor, residents, person)
         # The first resident's card has a known UID, so the README can show it at the simulated terminal.
         uid = DEMO_CARD if i == 0 else f"04{rng.getrandbits(48):012X}"
         credentials.add_card(session, actor, keys, person, uid)
     return site
+
+
+def seed_app_account(session: DbSession, site: Site) -> str:
+    """Turn the phone app on for the site's first resident with a fresh password; returns the password."""
+    first = session.scalar(
+        select(Person).where(Person.site_id == site.id, Person.kind == PersonKind.RESIDENT).order_by(Person.id)
+    )
+    if first is None:
+        raise LookupError(f"the demo site {site.code} has no resident")
+    password = generate_password()
+    app_accounts.enable_account(session, Actor("demo"), first, username=DEMO_APP_USER, password=password)
+    return password

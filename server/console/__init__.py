@@ -32,10 +32,10 @@ def role_label(role: ConsoleRole) -> str:
 
 def register_console(app: Flask) -> None:
     """Attach the console blueprints, the user loader and the error pages."""
-    from . import access, auth, monitor, passes, people, person, privacy, subject_access, terminals, views
+    from . import access, auth, monitor, passes, people, person, person_app, privacy, subject_access, terminals, views
 
     init_i18n(app)
-    for area in (auth, views, subject_access, people, person, access, passes, terminals, monitor, privacy):
+    for area in (auth, views, subject_access, people, person, person_app, access, passes, terminals, monitor, privacy):
         app.register_blueprint(area.bp)
     app.jinja_env.globals.update(nav_items=nav_items, role_label=role_label)
 

@@ -19,7 +19,22 @@ from .i18n import DEFAULT_LANGUAGE
 
 # Codes a person using the console cannot cause or fix (a programming or API-client mistake): the service's own
 # words are shown. tests/test_error_text.py holds every other code raised in server/services to a sentence here.
-INTERNAL_CODES = frozenset({"unknown_field", "naive_time"})
+# Refusals only the residents' phone-app API meets (its tokens, a resident's own password, their own devices):
+# the console never causes them, and the app shows them in its own words.
+APP_ONLY_CODES = frozenset(
+    {
+        "token_invalid",
+        "token_expired",
+        "session_revoked",
+        "account_disabled",
+        "refresh_invalid",
+        "refresh_reused",
+        "refresh_expired",
+        "wrong_password",
+    }
+)
+# not_found is NotFound's generic code: the service's own words say what is missing.
+INTERNAL_CODES = frozenset({"unknown_field", "naive_time", "not_found"}) | APP_ONLY_CODES
 
 # One sentence per code, saying what to do. Where the service's message names values (a person, a door, an age,
 # a model), the sentence here is written without them: the English page keeps showing the service's own message.
@@ -156,6 +171,17 @@ MESSAGES: dict[str, Any] = {
     "same_face_model": _l("The site already uses this face model."),
     "setting_out_of_range": _l("A setting is outside its allowed range; correct the marked field."),
     "bad_format": _l("A subject access report is made as JSON or HTML."),
+    # the residents' phone app
+    "visitor": _l("Visitors get passes for their visit, not the phone app."),
+    "no_login": _l(
+        "The app signs in with a username or the phone on file: give a username, or record the person's phone "
+        "number first."
+    ),
+    "username_taken": _l("Another app account has this username; choose another."),
+    "phone_taken": _l(
+        "Another app account signs in with this phone number, so give this person a username to sign in with."
+    ),
+    "no_account": _l("The phone app was never turned on for this person."),
 }
 
 # PhotoRejected codes are photo_<reason>: the same advice as gatehouse_core.face.quality.ADVICE, translated.

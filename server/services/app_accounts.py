@@ -215,3 +215,21 @@ def end_sessions(session: DbSession, account: ResidentAccount, reason: SessionEn
         app_session.revoked_reason = reason
         ended += 1
     return ended
+
+
+def sign_out_everywhere(session: DbSession, actor: Actor, person: Person) -> int:
+    """A manager signs every device of the person's app out (a lost phone); returns how many sessions ended."""
+    account = account_of(session, person)
+    if account is None:
+        raise NotFound("This person has no app account.", code="no_account")
+    ended = end_sessions(session, account, SessionEnd.MANAGER)
+    audit.record(
+        session,
+        actor,
+        "app_account.sign_out_everywhere",
+        "person",
+        person.id,
+        site_id=person.site_id,
+        details={"ended": ended},
+    )
+    return ended

@@ -1,8 +1,10 @@
-"""`gatehouse demo` as a new user runs it: URL within 60 s, login works, terminal online, Ctrl-C stops all."""
+"""`gatehouse demo` as a new user runs it: URL within 60 s, login works, terminal online, the phone-app API
+answers and its printed sign-in works, Ctrl-C stops all."""
 
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import queue
 import re
 import signal
@@ -59,7 +61,7 @@ class OutputReader:
 
 
 def test_demo_starts_serves_shows_terminal_online_and_stops(tmp_path):
-    http_port, mqtt_port = free_port(), free_port()
+    http_port, mqtt_port, api_port = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -72,6 +74,8 @@ def test_demo_starts_serves_shows_terminal_online_and_stops(tmp_path):
             str(http_port),
             "--mqtt-port",
             str(mqtt_port),
+            "--api-port",
+            str(api_port),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -114,6 +118,22 @@ def test_demo_starts_serves_shows_terminal_online_and_stops(tmp_path):
                 break
             time.sleep(0.3)
         assert "OPEN" in answer and "Welcome" in answer, answer
+
+        # The phone-app API: health, its OpenAPI document, and the printed curl sign-in as the demo resident.
+        api = output.until(r"Phone-app API:\s+(http://\S+)", 5).group(1)
+        assert api == f"http://127.0.0.1:{api_port}/api/v1"
+        client = urllib.request.build_opener()
+        assert json.load(client.open(api + "/health", timeout=5)) == {"status": "ok", "version": 1}
+        openapi = output.until(r"OpenAPI:\s+(http://\S+)", 5).group(1)
+        assert "/api/v1/auth/login" in json.load(client.open(openapi, timeout=5))["paths"]
+        curl = output.until(r"curl -s -X POST (\S+) -H 'Content-Type: application/json' -d '(.+)'$", 5)
+        assert curl.group(1) == api + "/auth/login"
+        json_type = {"Content-Type": "application/json"}
+        login = urllib.request.Request(curl.group(1), headers=json_type, method="POST")  # noqa: S310 - loopback
+        tokens = json.load(client.open(login, data=curl.group(2).encode(), timeout=10))
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        me = urllib.request.Request(api + "/me", headers=bearer)  # noqa: S310 - loopback
+        assert client.open(me, timeout=5).status == 200
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
