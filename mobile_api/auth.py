@@ -25,8 +25,10 @@ SECURITY_SCHEMES: dict[str, Any] = {
     }
 }
 
-# Statuses any operation can answer with (400 for an invalid request is added by flask-openapi3 itself).
+# Statuses any operation can answer with.
 COMMON_RESPONSES: dict[str | int, type[BaseModel] | dict[Any, Any] | None] = {
+    # Replaces flask-openapi3's own 400 entry (a list of errors): this API answers one error object.
+    400: ApiError,
     422: ApiError,
     429: ApiError,
     500: ApiError,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 import pytest
@@ -17,10 +18,12 @@ from flask.testing import FlaskClient
 from gatehouse_core.configfile import parse_config
 from mobile_api.app import create_app as create_mobile_app
 from mobile_api.config import MobileApiConfig
+from mobile_api.routes.share import share_link
 from server.cli import main
 from server.extensions import db
-from server.models import ConsoleRole
-from tests.conftest import login
+from server.models import ConsoleRole, Person
+from server.services import app_accounts, app_sessions
+from tests.conftest import TEST_ACTOR, login
 from tests.test_subject_access import Subject, assert_no_leak, populate, template_needles
 
 # `<int:person_id>`, `<path:filename>`, `<name>`: converter (optional) and argument name.
@@ -62,19 +65,36 @@ def str_value(name: str, subject: Subject) -> str:
     return "x"
 
 
-def urls(app: Flask, subject: Subject) -> Iterator[str]:
-    """One URL per GET route with its arguments filled in; every file for the static route."""
+def static_folders(app: Flask) -> Iterator[tuple[str, Path]]:
+    """(URL prefix, folder) of the app's and its blueprints' static routes."""
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint != "static" and not rule.endpoint.endswith(".static"):
+            continue
+        owner = app if rule.endpoint == "static" else app.blueprints[rule.endpoint.rsplit(".", 1)[0]]
+        if owner.static_folder:
+            yield rule.rule.split("<", 1)[0].rstrip("/"), Path(owner.static_folder)
+
+
+def urls(app: Flask, subject: Subject, values: dict[str, str] | None = None) -> Iterator[str]:
+    """One URL per GET route with its arguments filled in (`values` by name first); every static file."""
+    folders = dict(static_folders(app))
     for rule in app.url_map.iter_rules():
         if "GET" not in (rule.methods or set()):
             continue
-        if rule.endpoint == "static" and app.static_folder:
-            folder = Path(app.static_folder)
+        prefix = rule.rule.split("<", 1)[0].rstrip("/")
+        if prefix in folders:
+            folder = folders[prefix]
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                yield f"{app.static_url_path}/{path.relative_to(folder).as_posix()}"
+                yield f"{prefix}/{path.relative_to(folder).as_posix()}"
             continue
 
-        def fill(match: re.Match[str]) -> str:
+        def fill(match: re.Match[str], rule_text: str = rule.rule) -> str:
             name = match["name"].lower()
+            if values and name in values:
+                return values[name]
+            if name == "id":
+                # A bare `<int:id>` (the mobile API's style) names what the path segment before it names.
+                name = rule_text[: match.start()].rstrip("/").rsplit("/", 1)[-1].lower() + "_id"
             if match["converter"] in ("int", "float"):
                 return str(int_value(name, subject))
             return str_value(name, subject)
@@ -82,22 +102,32 @@ def urls(app: Flask, subject: Subject) -> Iterator[str]:
         yield ARGUMENT.sub(fill, rule.rule)
 
 
-def sweep(client: FlaskClient, app: Flask, subject: Subject) -> list[str]:
-    """Fetch every GET URL of `app`; no body holds a template and only static assets are images."""
+def sweep(
+    client: FlaskClient,
+    app: Flask,
+    subject: Subject,
+    headers: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> dict[str, int]:
+    """Fetch every GET URL of `app`; no body holds a template and only static assets are images.
+
+    Returns each URL fetched with its status.
+    """
     needles = template_needles(subject)
-    fetched = []
-    for url in urls(app, subject):
-        response = client.get(url)
+    assets = tuple(f"{prefix}/" for prefix, _ in static_folders(app))
+    fetched = {}
+    for url in urls(app, subject, values):
+        response = client.get(url, headers=headers or {})
         try:
             body = response.get_data()
             assert response.status_code < 500, f"GET {url} failed with {response.status_code}"
             assert_no_leak(body, needles, f"GET {url}")
             if response.mimetype.startswith("image/"):
                 # Images only as shipped assets (icons, logos): never person data, which is never served.
-                assert url.startswith(f"{app.static_url_path}/"), f"GET {url} answers with an image"
+                assert url.startswith(assets), f"GET {url} answers with an image"
         finally:
             response.close()
-        fetched.append(url)
+        fetched[url] = response.status_code
     return fetched
 
 
@@ -116,18 +146,37 @@ def test_no_console_route_serves_a_template_or_an_image(app, client, subject, ma
     assert "/people" in fetched and "/terminals" in fetched
 
 
-def test_no_mobile_api_route_serves_a_template_or_an_image(app, subject, key_dir):
+def test_no_mobile_api_route_serves_a_template_or_an_image(app, subject, key_dir, keys):
     config = parse_config(
         MobileApiConfig, {"database_url": app.config["SQLALCHEMY_DATABASE_URI"], "key_dir": str(key_dir)}
     )
     mobile = create_mobile_app(config)
     mobile.config["TESTING"] = True
+    # Signed in as the subject, so every GET answers with their data rather than a 401.
+    person = db.session.get(Person, subject.person_id)
+    account = app_accounts.enable_account(db.session, TEST_ACTOR, person, username="subject", password=None)
+    key = app_sessions.access_key(keys.session_secret)
+    issued = app_sessions.start_session(db.session, key, account, app_sessions.TokenPolicy(), how="test")
+    db.session.commit()
+    with mobile.test_request_context():
+        share_path = urlsplit(share_link(subject.pass_id)).path
     try:
-        fetched = sweep(mobile.test_client(), mobile, subject)
+        fetched = sweep(
+            mobile.test_client(),
+            mobile,
+            subject,
+            headers={"Authorization": f"Bearer {issued.access_token}"},
+            values={"token": share_path.rsplit("/", 1)[-1]},
+        )
     finally:
         with mobile.app_context():
             db.session.remove()
             db.engine.dispose()
+    # The sweep really reached the subject's data: every address answered, the richest ones included.
+    assert {url: status for url, status in fetched.items() if status != 200} == {}
+    for url in ("/api/v1/me", "/api/v1/me/export", "/api/v1/me/face", "/api/v1/me/events", "/api/v1/passes"):
+        assert url in fetched
+    assert f"/api/v1/passes/{subject.pass_id}" in fetched and share_path in fetched
     assert "/api/v1/health" in fetched
 
 

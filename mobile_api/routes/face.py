@@ -35,11 +35,10 @@ from ..schemas.face import (
     PhotoEnrolled,
     PhotoForm,
     QualityOut,
-    ReceiptOut,
     TemplateOut,
-    TerminalConfirmation,
     Withdrawn,
 )
+from ..schemas.records import ReceiptOut, ReceiptTerminal
 from ..state import mobile
 
 bp = resident_blueprint("face", __name__, "Face")
@@ -131,12 +130,11 @@ def receipt_out(receipt: ErasureReceipt) -> ReceiptOut:
     lines = []
     for line in receipt.confirmations:
         terminal = db.session.get(Terminal, line.terminal_id)
-        lines.append(
-            TerminalConfirmation(name=terminal.name if terminal else "(removed)", confirmed_at=line.confirmed_at)
-        )
+        lines.append(ReceiptTerminal(name=terminal.name if terminal else "(removed)", confirmed_at=line.confirmed_at))
     return ReceiptOut(
         id=receipt.id,
         reason=receipt.reason,
+        model_id=receipt.model_id,
         erased_on_server_at=receipt.erased_on_server_at,
         complete=receipt.complete,
         terminals=lines,

@@ -43,7 +43,7 @@ class IdPath(RequestModel):
 class BeforeQuery(RequestModel):
     """Keyset paging: pass the previous page's `next_before` to get the next (older) page."""
 
-    before: int | None = Field(None, ge=1, le=2**63 - 1, description="Return items older than this id.")
+    before: int | None = Field(None, ge=1, le=2**31 - 1, description="Return items older than this id.")
     limit: int = Field(50, ge=1, le=200, description="Items per page.")
 
 

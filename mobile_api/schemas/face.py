@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask_openapi3 import FileStorage
 from pydantic import AwareDatetime, Field
 
-from server.models import ConsentChannel, ConsentGiver, ErasureReason
+from server.models import ConsentChannel, ConsentGiver
 from server.services.consent import FaceState
 
 from .common import RequestModel, ResponseModel
+from .records import ReceiptOut
 
 SHA256_HEX = r"^[0-9a-f]{64}$"
 
@@ -76,25 +77,6 @@ class ConsentGive(RequestModel):
     notice_sha256: str = Field(
         min_length=64, max_length=64, pattern=SHA256_HEX, description="The sha256 of the notice shown, lower-case hex."
     )
-
-
-class TerminalConfirmation(ResponseModel):
-    """One terminal's part of an erasure."""
-
-    name: str = Field(description="The terminal's name.")
-    confirmed_at: AwareDatetime | None = Field(
-        description="When it confirmed deleting the template; None while pending."
-    )
-
-
-class ReceiptOut(ResponseModel):
-    """The erasure of one face template: done on the server, confirmed terminal by terminal."""
-
-    id: int = Field(description="The receipt's id.")
-    reason: ErasureReason = Field(description="Why the template was erased.")
-    erased_on_server_at: AwareDatetime = Field(description="When the server's copy was erased.")
-    complete: bool = Field(description="Whether every terminal that held the template has confirmed.")
-    terminals: list[TerminalConfirmation] = Field(description="The terminals that held the template.")
 
 
 class Withdrawn(ResponseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from gatehouse_core.credential_hash import PASS_CODE_DIGITS
@@ -21,7 +23,7 @@ class PassCreate(RequestModel):
     valid_until: AwareDatetime = Field(
         description="When it stops working, with its offset; after valid_from, in the future, at most 31 days later."
     )
-    door_ids: list[int] = Field(
+    door_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
         min_length=1,
         max_length=MAX_DOORS,
         description=f"1 to {MAX_DOORS} different doors of your site that you may use yourself (see /me/doors).",
@@ -33,8 +35,6 @@ class PassCreate(RequestModel):
     def _different_doors(cls, value: list[int]) -> list[int]:
         if len(set(value)) != len(value):
             raise ValueError("name each door once")
-        if any(not 1 <= d <= 2**31 - 1 for d in value):
-            raise ValueError("door ids are positive whole numbers")
         return value
 
 
