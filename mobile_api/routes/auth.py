@@ -7,7 +7,7 @@ import logging
 from flask import Response, request
 
 from server.extensions import db
-from server.models import SessionEnd
+from server.models import ResidentAccount, SessionEnd
 from server.services import app_accounts, app_sessions, login_codes, login_throttle
 from server.services.app_sessions import IssuedTokens, TokenRefused
 from server.services.errors import DomainError, RuleViolation
@@ -90,6 +90,16 @@ def _throttle_key(login: str) -> str:
     return "app:" + (app_accounts.phone_key(text) or text.lower())
 
 
+def _signed_in(key: str, account: ResidentAccount, device: str, how: str) -> tuple[Response, int]:
+    """Forget the login's failures, start a session for the device and answer with its tokens."""
+    login_throttle.clear(db.session, key)
+    issued = app_sessions.start_session(
+        db.session, mobile().access_key, account, mobile().policy, device=device, how=how
+    )
+    db.session.commit()
+    return reply(_pair(issued))
+
+
 def _check_throttle(key: str) -> None:
     verdict = login_throttle.check(db.session, key, _address())
     if not verdict.allowed:
@@ -139,12 +149,7 @@ def login(body: LoginRequest) -> tuple[Response, int]:
     account = app_accounts.authenticate(db.session, body.login, body.password)
     if account is None:
         raise _failed(key, SignInRefused("The login or the password is wrong."))
-    login_throttle.clear(db.session, key)
-    issued = app_sessions.start_session(
-        db.session, mobile().access_key, account, mobile().policy, device=body.device, how="password"
-    )
-    db.session.commit()
-    return reply(_pair(issued))
+    return _signed_in(key, account, body.device, "password")
 
 
 @public.post(
@@ -185,12 +190,7 @@ def code_login(body: CodeLoginRequest) -> tuple[Response, int]:
         raise _failed(
             key, SignInRefused("This code is wrong, expired or already used; ask for a new one.", code="bad_code")
         )
-    login_throttle.clear(db.session, key)
-    issued = app_sessions.start_session(
-        db.session, mobile().access_key, account, mobile().policy, device=body.device, how="code"
-    )
-    db.session.commit()
-    return reply(_pair(issued))
+    return _signed_in(key, account, body.device, "code")
 
 
 @public.post(
