@@ -107,6 +107,32 @@ def test_consent_must_echo_the_current_notice(site: Site, make_person) -> None:
     assert person.consents == []
 
 
+def test_an_echoed_version_must_name_the_current_notice(site: Site, make_person) -> None:
+    person = make_person(site, "Li Wei", date_of_birth=years_ago(30))
+    current = privacy.current_notice(db.session, site)
+    assert current is not None
+    error = refused(
+        lambda: consent.give_consent(
+            db.session,
+            ACTOR,
+            person,
+            notice_sha256=current.sha256,
+            notice_version=current.version + 1,
+            channel=ConsentChannel.APP,
+        )
+    )
+    assert error.code == "notice_changed" and person.consents == []
+    consent.give_consent(
+        db.session,
+        ACTOR,
+        person,
+        notice_sha256=current.sha256,
+        notice_version=current.version,
+        channel=ConsentChannel.APP,
+    )
+    assert len(person.consents) == 1
+
+
 def test_date_of_birth_is_needed_to_tell_minors(site: Site, make_person) -> None:
     person = make_person(site, "No Birthday")
     notice = privacy.current_notice(db.session, site)

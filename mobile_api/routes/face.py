@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from flask import Response
 
 from server.extensions import db
-from server.models import ConsentChannel, ErasureReceipt, Person, PrivacyNotice, Site, Terminal, utcnow
-from server.services import consent, erasure, privacy
+from server.models import ConsentChannel, Person, PrivacyNotice, Site, utcnow
+from server.services import consent, erasure, privacy, resident_records
 from server.services.app_accounts import resident_actor
 from server.services.consent_rules import active_consent
-from server.services.errors import Conflict, DomainError, NotFound, RuleViolation
+from server.services.errors import DomainError, NotFound, RuleViolation
 from server.services.face_enrollment import (
     FaceUnavailable,
     app_enrollment_allowed,
@@ -38,7 +38,7 @@ from ..schemas.face import (
     TemplateOut,
     Withdrawn,
 )
-from ..schemas.records import ReceiptOut, ReceiptTerminal
+from ..schemas.records import ReceiptOut
 from ..state import mobile
 
 bp = resident_blueprint("face", __name__, "Face")
@@ -125,22 +125,6 @@ def face_status(person: Person) -> FaceStatus:
     )
 
 
-def receipt_out(receipt: ErasureReceipt) -> ReceiptOut:
-    """An erasure receipt with the name of every terminal that held the template."""
-    lines = []
-    for line in receipt.confirmations:
-        terminal = db.session.get(Terminal, line.terminal_id)
-        lines.append(ReceiptTerminal(name=terminal.name if terminal else "(removed)", confirmed_at=line.confirmed_at))
-    return ReceiptOut(
-        id=receipt.id,
-        reason=receipt.reason,
-        model_id=receipt.model_id,
-        erased_on_server_at=receipt.erased_on_server_at,
-        complete=receipt.complete,
-        terminals=lines,
-    )
-
-
 @bp.get(
     "/me/face",
     responses={200: FaceStatus},
@@ -186,15 +170,12 @@ def give_consent(body: ConsentGive) -> tuple[Response, int]:
     person = resident().person
     site = person.site
     with resident_wording(site):
-        notice = privacy.current_notice(db.session, site)
-        # The service checks the hash; the version the app echoes must name the same notice.
-        if site.face_enabled and notice is not None and body.notice_version != notice.version:
-            raise Conflict("The privacy notice shown is not the current one.", code="notice_changed")
         consent.give_consent(
             db.session,
             resident_actor(person),
             person,
             notice_sha256=body.notice_sha256,
+            notice_version=body.notice_version,
             channel=ConsentChannel.APP,
         )
     db.session.commit()
@@ -216,7 +197,9 @@ def withdraw_consent() -> tuple[Response, int]:
         receipts = consent.withdraw_consent(db.session, resident_actor(person), person, ConsentChannel.APP, at=at)
     db.session.commit()
     state = consent.face_status(db.session, person).state
-    return reply(Withdrawn(withdrawn_at=at, receipts=[receipt_out(r) for r in receipts], state=state))
+    erased = {r.id for r in receipts}
+    rows = [r for r in resident_records.receipts_of(db.session, person) if r.id in erased]
+    return reply(Withdrawn(withdrawn_at=at, receipts=[ReceiptOut.of(r) for r in rows], state=state))
 
 
 @bp.post(

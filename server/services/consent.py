@@ -37,13 +37,15 @@ def give_consent(
     *,
     notice_sha256: str,
     channel: ConsentChannel,
+    notice_version: int | None = None,
     given_by: ConsentGiver = ConsentGiver.SELF,
     guardian_name: str | None = None,
     guardian_relationship: str | None = None,
     expires_at: datetime | None = None,
     at: datetime | None = None,
 ) -> ConsentRecord:
-    """Record consent to face entry under the site's current notice, whose hash the caller echoes back.
+    """Record consent to face entry under the site's current notice, whose hash (and version, if given) the caller
+    echoes back.
 
     Renewing a stale consent puts the person's suspended templates (of the site's face model) back into use.
     """
@@ -58,7 +60,7 @@ def give_consent(
     notice = privacy.current_notice(session, site)
     if notice is None:
         raise RuleViolation("The site has no privacy notice yet; consent needs one.", code="notice_missing")
-    if notice_sha256 != notice.sha256:
+    if notice_sha256 != notice.sha256 or (notice_version is not None and notice_version != notice.version):
         raise Conflict(
             f"The privacy notice shown is not the current one (version {notice.version}): show it and ask again.",
             code="notice_changed",
