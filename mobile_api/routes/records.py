@@ -12,7 +12,7 @@ from server.services.consent_rules import local_date
 from ..auth import resident, resident_blueprint
 from ..responses import reply
 from ..schemas.common import BeforeQuery, DoorRef, EventOut, EventPage
-from ..schemas.records import ReceiptList, ReceiptOut, ReceiptTerminal, SubjectAccessReport
+from ..schemas.records import ReceiptList, ReceiptOut, SubjectAccessReport
 
 bp = resident_blueprint("records", __name__, "Records")
 
@@ -55,21 +55,7 @@ def list_events(query: BeforeQuery) -> tuple[Response, int]:
 )
 def list_receipts() -> tuple[Response, int]:
     receipts = resident_records.receipts_of(db.session, resident().person)
-    return reply(
-        ReceiptList(
-            items=[
-                ReceiptOut(
-                    id=r.id,
-                    reason=r.reason,
-                    model_id=r.model_id,
-                    erased_on_server_at=r.erased_on_server_at,
-                    complete=r.complete,
-                    terminals=[ReceiptTerminal(name=t.name, confirmed_at=t.confirmed_at) for t in r.terminals],
-                )
-                for r in receipts
-            ]
-        )
-    )
+    return reply(ReceiptList(items=[ReceiptOut.of(r) for r in receipts]))
 
 
 @bp.get(

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import AwareDatetime, ConfigDict, Field
 
 from server.models import ErasureReason
+from server.services.resident_records import ReceiptRow
 
 from .common import ResponseModel
 
@@ -29,6 +30,18 @@ class ReceiptOut(ResponseModel):
     erased_on_server_at: AwareDatetime = Field(description="When the server deleted its copy.")
     complete: bool = Field(description="Whether every terminal that held the template has confirmed its deletion.")
     terminals: list[ReceiptTerminal] = Field(description="Terminals that held the template, by name.")
+
+    @classmethod
+    def of(cls, row: ReceiptRow) -> ReceiptOut:
+        """The answer for one of the person's receipts."""
+        return cls(
+            id=row.id,
+            reason=row.reason,
+            model_id=row.model_id,
+            erased_on_server_at=row.erased_on_server_at,
+            complete=row.complete,
+            terminals=[ReceiptTerminal(name=t.name, confirmed_at=t.confirmed_at) for t in row.terminals],
+        )
 
 
 class ReceiptList(ResponseModel):
