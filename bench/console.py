@@ -33,17 +33,16 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, event, func, make_url, select, text
 from sqlalchemy.engine import URL
 
+from bench import console_seed
+from bench.report import emit, summary
 from gatehouse_core.configfile import parse_config
 from gatehouse_core.keyring import init_keys, load_keys
 from server.app import MIGRATIONS_DIR, create_app
 from server.config import ServerConfig
 from server.extensions import db
 from server.models import AccessEvent, ConsoleRole, ConsoleUser, Door, Person, Site, Terminal, utcnow
-from server.services import users
+from server.services.accounts import users
 from server.services.audit import Actor
-
-from . import console_seed
-from .report import emit, summary
 
 GOAL_MS = 200.0
 ADMIN = "bench-admin"

@@ -26,6 +26,7 @@ import numpy as np
 import segno
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.report import emit, summary
 from gatehouse_core import app_code
 from gatehouse_core.configfile import parse_config
 from gatehouse_core.credential_hash import hash_card, hash_id_document
@@ -46,8 +47,6 @@ from terminals.inputs import CardPresented, CodeEntered, IdEntered, Presentation
 from terminals.relay import SimulatedRelay
 from terminals.runtime import TerminalRuntime
 from terminals.store import TerminalStore
-
-from .report import emit, summary
 
 SITE = "bench-site"
 DOOR = 1

@@ -21,9 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from server.demo import pick_port
-
-from .report import emit, summary
+from bench.report import emit, summary
+from server.ops.demo import pick_port
 
 
 def one_run(data_dir: Path) -> tuple[float, float, float]:

@@ -20,14 +20,13 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.report import emit
+from bench.sync_rig import Deployment, wait_until
 from gatehouse_core.wire.messages import Decision, EntryMethod, EventRecord
 from server.extensions import db
 from server.models import AccessEvent
 from terminals.config import load_terminal_config
 from terminals.store import TerminalStore
-
-from .report import emit
-from .sync_rig import Deployment, wait_until
 
 
 def main() -> None:

@@ -23,11 +23,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from bench.face_data import FolderEmbeddings, embed_folder
+from bench.face_metrics import eer, far_at, fit_impostors, open_set, pair_scores, tar_at, threshold_at_rate
+from bench.report import emit
 from gatehouse_core.face.calibration import ImpostorScores, threshold_at
-
-from .face_data import FolderEmbeddings, embed_folder
-from .face_metrics import eer, far_at, fit_impostors, open_set, pair_scores, tar_at, threshold_at_rate
-from .report import emit
 
 FARS = (1e-3, 1e-4)
 TERMINAL_FAR = 1e-6

@@ -39,6 +39,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.face_data import DEFAULT_MODEL_DIRS
+from bench.face_roster import DOOR, Cast, build_face_store, door_frame, empty_frame, enrol_cast, read_photo
+from bench.report import emit, summary
 from gatehouse_core.configfile import parse_config
 from gatehouse_core.face.config import FaceEngineConfig
 from gatehouse_core.face.quality import estimate_pose
@@ -49,10 +52,6 @@ from terminals.drivers.face import DoorFaceSettings
 from terminals.face_service import FaceService
 from terminals.relay import SimulatedRelay
 from terminals.runtime import TerminalRuntime
-
-from .face_data import DEFAULT_MODEL_DIRS
-from .face_roster import DOOR, Cast, build_face_store, door_frame, empty_frame, enrol_cast, read_photo
-from .report import emit, summary
 
 DEFAULT_GALLERIES = (1000, 10000, 50000, 100000)
 GOAL_N, GOAL_P95_MS = 50000, 60.0

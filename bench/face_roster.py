@@ -4,7 +4,7 @@ Real people are enrolled from their first photo through the enrollment pipeline 
 fourth person (sorted by name) is held out as a stranger. Fill templates are random unit vectors: they cost the
 search exactly what real templates do, but score lower against real faces than real strangers would, so they
 say nothing about accuracy at N. Door-camera frames are made in memory from the photos (640x480, the person
-close to the camera), as tests/faces.py does.
+close to the camera), as tests/support/faces.py does.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from bench.face_data import SHARED, person_images
 from gatehouse_core.face.enroll import template_from_photo, vector_to_bytes
 from gatehouse_core.face.quality import QualityRejected
 from gatehouse_core.face.types import FaceModel, Image
@@ -29,8 +30,6 @@ from gatehouse_core.wire.records import (
     template_context,
 )
 from terminals.store import TerminalStore
-
-from .face_data import SHARED, person_images
 
 FACES_DIR = SHARED / "data" / "faces-dev"
 DOOR = 1

@@ -36,9 +36,8 @@ import numkong as nk  # noqa: E402
 import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
+from bench.report import emit, summary  # noqa: E402
 from gatehouse_core.face.gallery import CLIP_RMS, DEFAULT_CANDIDATES, Candidate, Gallery, decide  # noqa: E402
-
-from .report import emit, summary  # noqa: E402
 
 F32 = npt.NDArray[np.float32]
 GENUINE_COSINE = 0.6
@@ -277,7 +276,7 @@ def main() -> None:
     real = None
     dim = args.dim
     if args.faces is not None:
-        from .face_data import embed_folder  # the face engine loads only when asked
+        from bench.face_data import embed_folder  # the face engine loads only when asked
 
         real = embed_folder(args.faces, args.engine)
         dim = int(real.vectors.shape[1])

@@ -13,17 +13,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.report import emit, summary
 from gatehouse_core.configfile import parse_config
 from gatehouse_core.keyring import init_keys, load_keys
 from server.app import create_app
 from server.config import ServerConfig
 from server.extensions import db
 from server.models import Base
-from server.services import sites
+from server.services.access import sites
+from server.services.access.sites import DoorMethods
 from server.services.audit import Actor
-from server.services.sites import DoorMethods
-
-from .report import emit, summary
 
 
 def run(url: str, changes: int, key_dir: Path) -> list[float]:

@@ -29,6 +29,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, make_url, select
 
+from bench.console import database, prepare
+from bench.report import emit, summary
 from gatehouse_core.configfile import parse_config
 from gatehouse_core.keyring import ServerKeys, init_keys, load_keys
 from mobile_api.app import create_app as create_mobile_app
@@ -37,11 +39,9 @@ from server.app import create_app
 from server.config import ServerConfig
 from server.extensions import db
 from server.models import AccessEvent, Person, PersonKind, PersonStatus, ResidentAccount, utcnow
-from server.services import access, app_accounts, app_sessions
+from server.services.access import access
+from server.services.accounts import app_accounts, app_sessions
 from server.services.audit import Actor
-
-from .console import database, prepare
-from .report import emit, summary
 
 GOAL_MS = 100.0
 WARMUP = 3

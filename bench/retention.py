@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
+from bench.report import emit
 from gatehouse_core.configfile import parse_config
 from gatehouse_core.keyring import init_keys, load_keys
 from gatehouse_core.wire.messages import Decision, EntryMethod
@@ -25,10 +26,9 @@ from server.app import create_app
 from server.config import ServerConfig
 from server.extensions import db
 from server.models import AccessEvent, Base, utcnow
-from server.services import retention, sites
+from server.services.access import sites
 from server.services.audit import Actor
-
-from .report import emit
+from server.services.privacy import retention
 
 _SPAN_DAYS = 180
 _INSERT_BATCH = 20_000

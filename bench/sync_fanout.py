@@ -18,13 +18,13 @@ import threading
 import time
 from pathlib import Path
 
+from bench.report import emit, summary
+from bench.sync_rig import ACTOR, Deployment, wait_until
 from gatehouse_core.wire.topics import Channel, all_terminals
 from server.extensions import db
 from server.models import Person
-from server.services import access, credentials, people, sites
-
-from .report import emit, summary
-from .sync_rig import ACTOR, Deployment, wait_until
+from server.services.access import access, sites
+from server.services.people import credentials, people
 
 
 def main() -> None:

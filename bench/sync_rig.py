@@ -29,15 +29,16 @@ from gatehouse_core.credential_hash import site_hashing_key
 from gatehouse_core.keyring import SIGNING_PUBLIC_KEY, init_keys, load_keys, terminal_seal_key
 from gatehouse_core.mqtt_client import make_client
 from server.app import create_app
-from server.broker_files import write_broker_files
 from server.config import ServerConfig
 from server.extensions import db
+from server.link.worker import Worker
 from server.models import Door
-from server.services import sites, terminals
+from server.ops.broker_files import write_broker_files
+from server.services.access import sites
+from server.services.access.sites import DoorMethods
 from server.services.audit import Actor
-from server.services.broker_credentials import generate_password
-from server.services.sites import DoorMethods
-from server.worker import Worker
+from server.services.terminals import terminals
+from server.services.terminals.broker_credentials import generate_password
 
 ACTOR = Actor("bench")
 HOST = "127.0.0.1"
@@ -194,7 +195,9 @@ class Deployment:
         path.write_text(tomli_w.dumps(self.config.model_dump(mode="json", exclude={"http"}, exclude_none=True)))
         with open(self.base / "worker.log", "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "server", "worker", "--config", str(path)], stdout=log, stderr=log
+                [sys.executable, "-m", "server.cli", "server", "worker", "--config", str(path)],
+                stdout=log,
+                stderr=log,
             )
         self.children.append(proc)
         return proc

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from bench.report import emit
+from bench.sync_rig import ACTOR, Deployment, wait_until
 from gatehouse_core.sealed import seal
 from gatehouse_core.wire.topics import Channel, terminal_topic
 from server.extensions import db
@@ -34,11 +36,8 @@ from server.models import (
     Person,
     access_group_members,
 )
-from server.services import access, sites
-from server.services.face_templates import template_context
-
-from .report import emit
-from .sync_rig import ACTOR, Deployment, wait_until
+from server.services.access import access, sites
+from server.services.face.templates import template_context
 
 MODEL = "w600k_mbf"
 

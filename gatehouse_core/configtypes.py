@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo
 
-from .configfile import StrictModel
+from gatehouse_core.configfile import StrictModel
 
 
 def _resolve(value: Path, info: ValidationInfo) -> Path:

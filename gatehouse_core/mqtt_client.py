@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .configtypes import MqttConfig
+from gatehouse_core.configtypes import MqttConfig
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,14 @@ from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gatehouse_core.keyring import ServerKeys, load_keys
+from mobile_api.auth import SECURITY_SCHEMES
+from mobile_api.config import MobileApiConfig
+from mobile_api.errors import register_error_handlers, validation_error
+from mobile_api.limits import make_limiter
+from mobile_api.schemas.common import ApiError
+from mobile_api.state import build_state
 from server.extensions import db
-from server.uploads import InMemoryUploadRequest
-
-from .auth import SECURITY_SCHEMES
-from .config import MobileApiConfig
-from .errors import register_error_handlers, validation_error
-from .limits import make_limiter
-from .schemas.common import ApiError
-from .state import build_state
+from server.web.uploads import InMemoryUploadRequest
 
 API_VERSION = "1.0.0"
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -59,7 +58,7 @@ def create_app(config: MobileApiConfig, *, keys: ServerKeys | None = None, testi
     register_error_handlers(app)
     limiter = make_limiter(app, config.rate_limits)
 
-    from .routes import register_routes
+    from mobile_api.routes import register_routes
 
     register_routes(app, limiter, config.rate_limits)
 

@@ -8,11 +8,10 @@ from flask import g, request
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel
 
+from mobile_api.schemas.common import ApiError
+from mobile_api.state import mobile
 from server.extensions import db
-from server.services.app_sessions import Resident, TokenRefused, authenticate_access
-
-from .schemas.common import ApiError
-from .state import mobile
+from server.services.accounts.app_sessions import Resident, TokenRefused, authenticate_access
 
 BEARER = "bearer"
 SECURITY: list[dict[str, list[str]]] = [{BEARER: []}]

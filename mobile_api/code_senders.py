@@ -15,9 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-from server.services.login_codes import CodeMessage, CodeSender, CodeSenderError
-
-from .config import LoginCodeConfig
+from mobile_api.config import LoginCodeConfig
+from server.services.accounts.login_codes import CodeMessage, CodeSender, CodeSenderError
 
 
 class SpoolSender:

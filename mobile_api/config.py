@@ -10,8 +10,7 @@ from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
 from gatehouse_core.configfile import StrictModel, load_config
 from gatehouse_core.configtypes import ConfigPath, LogLevel
-from server.config import DatabaseUrl, HttpConfig
-from server.face_config import FaceServerConfig
+from server.config import DatabaseUrl, FaceServerConfig, HttpConfig
 
 
 class TokenConfig(StrictModel):

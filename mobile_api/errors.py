@@ -9,11 +9,10 @@ from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from mobile_api.schemas.common import ApiError, FieldProblem
 from server.extensions import db
-from server.services.app_sessions import TokenRefused
+from server.services.accounts.app_sessions import TokenRefused
 from server.services.errors import DomainError
-
-from .schemas.common import ApiError, FieldProblem
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,10 @@ import jwt
 from flask import Flask, request
 from flask_limiter import Limiter
 
-from server.services.app_sessions import AUDIENCE, ISSUER
-
-from .auth import bearer_token
-from .config import RateLimitConfig
-from .state import mobile
+from mobile_api.auth import bearer_token
+from mobile_api.config import RateLimitConfig
+from mobile_api.state import mobile
+from server.services.accounts.app_sessions import AUDIENCE, ISSUER
 
 
 def client_key() -> str:

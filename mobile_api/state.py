@@ -9,12 +9,11 @@ from flask import current_app
 from itsdangerous import URLSafeSerializer
 
 from gatehouse_core.keyring import ServerKeys
-from server.services.app_sessions import TokenPolicy, access_key
-from server.services.face_enrollment import EnrollmentEngine
-from server.services.login_codes import CodeSender, code_key
-
-from .code_senders import make_sender
-from .config import MobileApiConfig
+from mobile_api.code_senders import make_sender
+from mobile_api.config import MobileApiConfig
+from server.services.accounts.app_sessions import TokenPolicy, access_key
+from server.services.accounts.login_codes import CodeSender, code_key
+from server.services.face.enrollment import EnrollmentEngine
 
 
 @dataclass(frozen=True)

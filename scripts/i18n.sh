@@ -2,7 +2,7 @@
 # Console translations (Flask-Babel). Usage:
 #   scripts/i18n.sh update   extract every marked string and merge it into each language's .po file
 #   scripts/i18n.sh compile  build the .mo files the server loads (commit both .po and .mo)
-# tests/test_translations.py fails when a string has no Chinese translation or a .mo is out of date.
+# tests/server/console/test_translations.py fails when a string has no Chinese translation or a .mo is out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYBABEL=.venv/bin/pybabel

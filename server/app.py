@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from gatehouse_core.keyring import ServerKeys, init_keys, load_keys
-
-from .config import ServerConfig
-from .extensions import csrf, db, login_manager, migrate
-from .services.face_enrollment import EnrollmentEngine
-from .uploads import InMemoryUploadRequest
+from server.config import ServerConfig
+from server.extensions import csrf, db, login_manager, migrate
+from server.services.face.enrollment import EnrollmentEngine
+from server.state import Gatehouse
+from server.web.uploads import InMemoryUploadRequest
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Gatehouse:
-    """Per-app state that views and services reach through `state()`."""
-
-    config: ServerConfig
-    keys: ServerKeys
-    face: EnrollmentEngine
-    """Loads its model on first use, never at app creation."""
-
-
-def state() -> Gatehouse:
-    """The running app's config, keys and face engine."""
-    value: Gatehouse = current_app.extensions["gatehouse"]
-    return value
 
 
 @event.listens_for(Engine, "connect")
@@ -86,7 +69,7 @@ def create_app(config: ServerConfig, *, keys: ServerKeys | None = None, testing:
     login_manager.init_app(app)
     csrf.init_app(app)
 
-    from .console import register_console
+    from server.console import register_console
 
     register_console(app)
     return app

@@ -6,7 +6,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 
-from .models import db
+from server.models import db
 
 migrate = Migrate()
 login_manager = LoginManager()

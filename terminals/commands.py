@@ -35,10 +35,9 @@ from gatehouse_core.wire.messages import (
     EventRecord,
 )
 from gatehouse_core.wire.signing import SignatureError, verify
-
-from .doors import DoorController
-from .inputs import CardPresented, Presentation
-from .store import TerminalStore
+from terminals.doors import DoorController
+from terminals.inputs import CardPresented, Presentation
+from terminals.store import TerminalStore
 
 log = logging.getLogger(__name__)
 

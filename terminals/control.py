@@ -25,7 +25,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
-from .inputs import CardPresented, CodeEntered, IdEntered, Presentation, QrScanned
+from terminals.inputs import CardPresented, CodeEntered, IdEntered, Presentation, QrScanned
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,10 @@ from gatehouse_core.schedule import WeeklySchedule, Window
 from gatehouse_core.sealed import SealError, unseal
 from gatehouse_core.wire.messages import Decision, EntryMethod, EventRecord
 from gatehouse_core.wire.records import DoorRecord, PassRecord, PersonRecord, SiteRecord, seed_context
-
-from .app_codes import AppCodeIndex
-from .inputs import CardPresented, CodeEntered, FaceAttempt, IdEntered, Presentation, QrScanned
-from .lockout import Lockout
-from .store import TerminalStore
+from terminals.app_codes import AppCodeIndex
+from terminals.inputs import CardPresented, CodeEntered, FaceAttempt, IdEntered, Presentation, QrScanned
+from terminals.lockout import Lockout
+from terminals.store import TerminalStore
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 
-from .relay import Relay
+from terminals.relay import Relay
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,7 @@ from gatehouse_core.face.enroll import vector_from_bytes
 from gatehouse_core.face.gallery import Gallery
 from gatehouse_core.sealed import SealError, unseal
 from gatehouse_core.wire.records import PersonRecord, template_context
-
-from .store import TerminalStore
+from terminals.store import TerminalStore
 
 log = logging.getLogger(__name__)
 

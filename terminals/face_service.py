@@ -16,11 +16,10 @@ from typing import Any
 
 from gatehouse_core.face.pad import AcceptAll, MultiFrameConsistency, PresentationAttackDetector
 from gatehouse_core.face.types import FaceModel, Image
-
-from .config import TerminalFaceConfig
-from .drivers.face import DoorFaceSettings, FaceWatcher
-from .face_index import FaceIndex
-from .inputs import FaceAttempt
+from terminals.config import TerminalFaceConfig
+from terminals.drivers.face import DoorFaceSettings, FaceWatcher
+from terminals.face_index import FaceIndex
+from terminals.inputs import FaceAttempt
 
 log = logging.getLogger(__name__)
 

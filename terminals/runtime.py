@@ -28,18 +28,17 @@ from gatehouse_core.keyring import load_credential_key, load_public_key, load_se
 from gatehouse_core.mqtt_client import Will, make_client
 from gatehouse_core.wire.messages import Ack, Birth, Decision, EntryMethod, EventBatch, EventRecord, encode
 from gatehouse_core.wire.topics import STATUS_OFFLINE, STATUS_ONLINE, Channel, server_status, terminal_topic
-
-from .commands import RemoteCommands
-from .config import TerminalConfig
-from .control import ControlError, ControlServer
-from .decision import DecisionEngine, Reason, Verdict
-from .doors import DoorController
-from .face_service import FaceService
-from .inputs import Driver, FaceAttempt, Presentation
-from .lockout import Lockout, LockoutPolicy
-from .relay import Relay, SimulatedRelay
-from .store import TerminalStore
-from .sync_apply import FaceHold, SyncApplier
+from terminals.commands import RemoteCommands
+from terminals.config import TerminalConfig
+from terminals.control import ControlError, ControlServer
+from terminals.decision import DecisionEngine, Reason, Verdict
+from terminals.doors import DoorController
+from terminals.face_service import FaceService
+from terminals.inputs import Driver, FaceAttempt, Presentation
+from terminals.lockout import Lockout, LockoutPolicy
+from terminals.relay import Relay, SimulatedRelay
+from terminals.store import TerminalStore
+from terminals.sync_apply import FaceHold, SyncApplier
 
 log = logging.getLogger(__name__)
 
@@ -516,7 +515,7 @@ class TerminalRuntime:
 def make_relay(config: TerminalConfig) -> Relay:
     """The relay driver the config names."""
     if config.relay.driver == "gpio":
-        from .relay import GpioRelay
+        from terminals.relay import GpioRelay
 
         lines = {int(door): line for door, line in config.relay.gpio_lines.items()}
         return GpioRelay(config.relay.gpio_chip, lines, active_low=config.relay.active_low)
@@ -527,15 +526,15 @@ def make_drivers(config: TerminalConfig, faces: FaceService | None = None) -> li
     """Input drivers for the configured card readers, keypads and cameras (with face, given the face service)."""
     drivers: list[Driver] = []
     for reader in config.card_readers:
-        from .drivers.pcsc import PcscReader
+        from terminals.drivers.pcsc import PcscReader
 
         drivers.append(PcscReader(reader.door, reader.reader))
     for keypad in config.keypads:
-        from .drivers.keypad import LineKeypad
+        from terminals.drivers.keypad import LineKeypad
 
         drivers.append(LineKeypad(keypad.door, keypad.device))
     for camera in config.cameras:
-        from .drivers.qr import CameraQrReader, OpenCvCamera
+        from terminals.drivers.qr import CameraQrReader, OpenCvCamera
 
         looker = faces.looker(camera.door) if faces is not None and camera.face else None
         drivers.append(

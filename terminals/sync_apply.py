@@ -23,8 +23,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from gatehouse_core.wire.base import MAX_MESSAGE_BYTES, MessageError, decode
 from gatehouse_core.wire.messages import Delta, InSync, Receipt, SnapshotPart
 from gatehouse_core.wire.signing import SignatureError, verify
-
-from .store import TerminalStore
+from terminals.store import TerminalStore
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,12 @@ from server.app import create_app
 from server.config import ServerConfig
 from server.extensions import db
 from server.models import Base, ConsoleRole, ConsoleUser, Door, Person, Site
-from server.services import people, sites, users
+from server.services.access import sites
+from server.services.access.sites import DoorMethods
+from server.services.accounts import users
 from server.services.audit import Actor
-from server.services.sites import DoorMethods
-from tests.services import Mosquitto, PostgresServer
+from server.services.people import people
+from tests.support.daemons import Mosquitto, PostgresServer
 
 TEST_ACTOR = Actor("test")
 PASSWORD = "correct horse battery"

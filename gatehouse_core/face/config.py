@@ -8,9 +8,8 @@ from pydantic import Field
 
 from gatehouse_core.configfile import StrictModel
 from gatehouse_core.configtypes import ConfigPath
-
-from .calibration import KNOWN_MODELS, ImpostorScores, ThresholdPolicy
-from .types import FaceEngineError, FaceModel
+from gatehouse_core.face.calibration import KNOWN_MODELS, ImpostorScores, ThresholdPolicy
+from gatehouse_core.face.types import FaceEngineError, FaceModel
 
 
 class FaceEngineConfig(StrictModel):
@@ -46,12 +45,12 @@ class FaceEngineConfig(StrictModel):
     def load(self) -> FaceModel:
         """Load the models (seconds); raises FaceEngineError with what to fix."""
         if self.engine == "insightface":
-            from .insightface_engine import InsightFaceModel  # onnxruntime only where it runs
+            from gatehouse_core.face.insightface_engine import InsightFaceModel  # onnxruntime only where it runs
 
             return InsightFaceModel(
                 self.model_dir, detector=self.detector, recognizer=self.recognizer, threads=self.threads
             )
-        from .opencv_engine import OpenCvFaceModel
+        from gatehouse_core.face.opencv_engine import OpenCvFaceModel
 
         return OpenCvFaceModel(self.model_dir, detector=self.detector, recognizer=self.recognizer, threads=self.threads)
 

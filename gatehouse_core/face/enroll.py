@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .photo import PhotoError, decode_photo
-from .quality import QualityLimits, QualityReason, QualityRejected, QualityReport, check_enrollment
-from .types import FaceModel, Vector, unit_vector
+from gatehouse_core.face.photo import PhotoError, decode_photo
+from gatehouse_core.face.quality import QualityLimits, QualityReason, QualityRejected, QualityReport, check_enrollment
+from gatehouse_core.face.types import FaceModel, Vector, unit_vector
 
 TEMPLATE_DTYPE = np.dtype("<f4")
 

@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from .align import align_crop, scaled_to
-from .modelfiles import model_id, pick
-from .types import Detection, FaceEngineError, Image, Vector, unit_vector
+from gatehouse_core.face.align import align_crop, scaled_to
+from gatehouse_core.face.modelfiles import model_id, pick
+from gatehouse_core.face.types import Detection, FaceEngineError, Image, Vector, unit_vector
 
 _STRIDES = (8, 16, 32)
 _ANCHORS_PER_CELL = 2

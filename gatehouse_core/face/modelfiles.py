@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .types import FaceEngineError
+from gatehouse_core.face.types import FaceEngineError
 
 
 def pick(model_dir: Path, explicit: str | None, patterns: tuple[str, ...], what: str, key: str) -> Path:

@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .align import align_crop, scaled_to
-from .modelfiles import model_id, pick
-from .types import Detection, FaceEngineError, Image, Vector, unit_vector
+from gatehouse_core.face.align import align_crop, scaled_to
+from gatehouse_core.face.modelfiles import model_id, pick
+from gatehouse_core.face.types import Detection, FaceEngineError, Image, Vector, unit_vector
 
 _NMS_IOU = 0.3
 _TOP_K = 50

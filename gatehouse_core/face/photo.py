@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image as PilImage
 from PIL import ImageOps, UnidentifiedImageError
 
-from .types import Image
+from gatehouse_core.face.types import Image
 
 FORMATS = ("JPEG", "PNG", "WEBP")
 

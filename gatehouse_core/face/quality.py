@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .types import Detection, FaceModel, Image
+from gatehouse_core.face.types import Detection, FaceModel, Image
 
 DETECT_SIDE = 640
 """Enrollment photos are searched for faces at this size (longer side)."""

@@ -19,8 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
-from .base import MAX_MESSAGE_BYTES, MessageError, WireModel, decode, encode
-from .records import MAX_INT, EventUid, Ident, Pseudonym, Record, Removal
+from gatehouse_core.wire.base import MAX_MESSAGE_BYTES, MessageError, WireModel, decode, encode
+from gatehouse_core.wire.records import MAX_INT, EventUid, Ident, Pseudonym, Record, Removal
 
 __all__ = [
     "MAX_MESSAGE_BYTES",

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
-from .base import WireModel
+from gatehouse_core.wire.base import WireModel
 
 # Database ids and sequence numbers are 32-bit on the server (PostgreSQL INTEGER).
 MAX_INT = 2**31 - 1

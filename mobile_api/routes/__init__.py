@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_limiter import Limiter
 from flask_openapi3 import OpenAPI
 
-from ..config import RateLimitConfig
-from . import auth, face, passes, profile, records, share
+from mobile_api.config import RateLimitConfig
+from mobile_api.routes import auth, face, passes, profile, records, share
 
 
 def register_routes(app: OpenAPI, limiter: Limiter, limits: RateLimitConfig) -> None:
@@ -24,6 +24,6 @@ def register_routes(app: OpenAPI, limiter: Limiter, limits: RateLimitConfig) -> 
 
 
 def _address() -> str:
-    from ..limits import address_key
+    from mobile_api.limits import address_key
 
     return address_key()

@@ -6,17 +6,10 @@ import logging
 
 from flask import Response, request
 
-from server.extensions import db
-from server.models import ResidentAccount, SessionEnd
-from server.services import app_accounts, app_sessions, login_codes, login_throttle
-from server.services.app_sessions import IssuedTokens, TokenRefused
-from server.services.errors import DomainError, RuleViolation
-from server.services.login_codes import CodeSenderError
-
-from ..auth import public_blueprint, resident, resident_blueprint
-from ..errors import error_response
-from ..responses import no_content, reply
-from ..schemas.auth import (
+from mobile_api.auth import public_blueprint, resident, resident_blueprint
+from mobile_api.errors import error_response
+from mobile_api.responses import no_content, reply
+from mobile_api.schemas.auth import (
     CodeLoginRequest,
     CodeRequest,
     CodeRequested,
@@ -28,8 +21,14 @@ from ..schemas.auth import (
     SessionsEnded,
     TokenPair,
 )
-from ..schemas.common import ApiError, IdPath
-from ..state import mobile
+from mobile_api.schemas.common import ApiError, IdPath
+from mobile_api.state import mobile
+from server.extensions import db
+from server.models import ResidentAccount, SessionEnd
+from server.services.accounts import app_accounts, app_sessions, login_codes, login_throttle
+from server.services.accounts.app_sessions import IssuedTokens, TokenRefused
+from server.services.accounts.login_codes import CodeSenderError
+from server.services.errors import DomainError, RuleViolation
 
 log = logging.getLogger(__name__)
 

@@ -8,25 +8,10 @@ from contextlib import contextmanager
 
 from flask import Response
 
-from server.extensions import db
-from server.models import ConsentChannel, Person, PrivacyNotice, Site, utcnow
-from server.services import consent, erasure, privacy, resident_records
-from server.services.app_accounts import resident_actor
-from server.services.consent_rules import active_consent
-from server.services.errors import DomainError, NotFound, RuleViolation
-from server.services.face_enrollment import (
-    FaceUnavailable,
-    app_enrollment_allowed,
-    enroll_photo,
-    quality_figures,
-    require_app_enrollment,
-)
-from server.services.face_templates import require_enrollable
-
-from ..auth import resident, resident_blueprint
-from ..responses import reply
-from ..schemas.common import ApiError
-from ..schemas.face import (
+from mobile_api.auth import resident, resident_blueprint
+from mobile_api.responses import reply
+from mobile_api.schemas.common import ApiError
+from mobile_api.schemas.face import (
     ConsentGive,
     ConsentOut,
     FaceStatus,
@@ -38,8 +23,24 @@ from ..schemas.face import (
     TemplateOut,
     Withdrawn,
 )
-from ..schemas.records import ReceiptOut
-from ..state import mobile
+from mobile_api.schemas.records import ReceiptOut
+from mobile_api.state import mobile
+from server.extensions import db
+from server.models import ConsentChannel, Person, PrivacyNotice, Site, utcnow
+from server.services.accounts.app_accounts import resident_actor
+from server.services.errors import DomainError, NotFound, RuleViolation
+from server.services.face import consent
+from server.services.face.consent_rules import active_consent
+from server.services.face.enrollment import (
+    FaceUnavailable,
+    app_enrollment_allowed,
+    enroll_photo,
+    quality_figures,
+    require_app_enrollment,
+)
+from server.services.face.templates import require_enrollable
+from server.services.people import resident_records
+from server.services.privacy import erasure, privacy
 
 bp = resident_blueprint("face", __name__, "Face")
 log = logging.getLogger(__name__)

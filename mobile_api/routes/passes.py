@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from flask import Response
 
+from mobile_api.auth import resident, resident_blueprint
+from mobile_api.responses import reply
+from mobile_api.routes.share import share_link
+from mobile_api.schemas.common import ApiError, BeforeQuery, DoorRef, EventOut, EventPage, IdPath
+from mobile_api.schemas.passes import PassCreate, PassCreated, PassListQuery, PassOut, PassPage
+from mobile_api.state import mobile
 from server.extensions import db
 from server.models import VisitorPass
-from server.services import passes
-from server.services.app_accounts import resident_actor
-
-from ..auth import resident, resident_blueprint
-from ..responses import reply
-from ..schemas.common import ApiError, BeforeQuery, DoorRef, EventOut, EventPage, IdPath
-from ..schemas.passes import PassCreate, PassCreated, PassListQuery, PassOut, PassPage
-from ..state import mobile
-from .share import share_link
+from server.services.accounts.app_accounts import resident_actor
+from server.services.visitors import passes
 
 bp = resident_blueprint("passes", __name__, "Visitor passes")
 

@@ -7,12 +7,9 @@ import time
 from flask import Response
 
 from gatehouse_core import app_code
-from server.extensions import db
-from server.services import app_accounts, consent, credentials, face_enrollment, resident_records
-
-from ..auth import resident, resident_blueprint
-from ..responses import reply
-from ..schemas.profile import (
+from mobile_api.auth import resident, resident_blueprint
+from mobile_api.responses import reply
+from mobile_api.schemas.profile import (
     AppCodeIssued,
     AppCodeQrFormat,
     CredentialList,
@@ -23,7 +20,12 @@ from ..schemas.profile import (
     Profile,
     SiteOut,
 )
-from ..state import mobile
+from mobile_api.state import mobile
+from server.extensions import db
+from server.services.accounts import app_accounts
+from server.services.face import consent
+from server.services.face import enrollment as face_enrollment
+from server.services.people import credentials, resident_records
 
 bp = resident_blueprint("profile", __name__, "Profile")
 

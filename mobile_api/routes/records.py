@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from flask import Response
 
+from mobile_api.auth import resident, resident_blueprint
+from mobile_api.responses import reply
+from mobile_api.schemas.common import BeforeQuery, DoorRef, EventOut, EventPage
+from mobile_api.schemas.records import ReceiptList, ReceiptOut, SubjectAccessReport
 from server.extensions import db
 from server.models import utcnow
-from server.services import app_accounts, resident_records, subject_access
-from server.services.consent_rules import local_date
-
-from ..auth import resident, resident_blueprint
-from ..responses import reply
-from ..schemas.common import BeforeQuery, DoorRef, EventOut, EventPage
-from ..schemas.records import ReceiptList, ReceiptOut, SubjectAccessReport
+from server.services.accounts import app_accounts
+from server.services.face.consent_rules import local_date
+from server.services.people import resident_records
+from server.services.privacy import subject_access
 
 bp = resident_blueprint("records", __name__, "Records")
 

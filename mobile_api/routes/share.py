@@ -13,11 +13,10 @@ from flask import Blueprint, Response, render_template, url_for
 from itsdangerous import BadData
 from markupsafe import Markup
 
+from mobile_api.state import mobile
 from server.extensions import db
 from server.models import PassStatus, VisitorPass
-from server.services import passes
-
-from ..state import mobile
+from server.services.visitors import passes
 
 bp = Blueprint(
     "share", __name__, template_folder="../templates", static_folder="../static", static_url_path="/v/static"

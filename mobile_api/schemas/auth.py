@@ -6,10 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from server.services.app_accounts import MAX_PASSWORD_LENGTH
-from server.services.users import MIN_PASSWORD_LENGTH
-
-from .common import RequestModel, ResponseModel
+from mobile_api.schemas.common import RequestModel, ResponseModel
+from server.services.accounts.app_accounts import MAX_PASSWORD_LENGTH
+from server.services.accounts.users import MIN_PASSWORD_LENGTH
 
 # Passwords are taken exactly as typed: spaces at either end are part of them.
 Password = Annotated[str, StringConstraints(strip_whitespace=False)]

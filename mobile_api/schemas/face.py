@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask_openapi3 import FileStorage
 from pydantic import AwareDatetime, Field
 
+from mobile_api.schemas.common import RequestModel, ResponseModel
+from mobile_api.schemas.records import ReceiptOut
 from server.models import ConsentChannel, ConsentGiver
-from server.services.consent import FaceState
-
-from .common import RequestModel, ResponseModel
-from .records import ReceiptOut
+from server.services.face.consent import FaceState
 
 SHA256_HEX = r"^[0-9a-f]{64}$"
 

@@ -8,9 +8,8 @@ from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from gatehouse_core.credential_hash import PASS_CODE_DIGITS
 from gatehouse_core.pass_token import MAX_DOORS, MAX_USES
+from mobile_api.schemas.common import BeforeQuery, DoorRef, RequestModel, ResponseModel
 from server.models import PassStatus
-
-from .common import BeforeQuery, DoorRef, RequestModel, ResponseModel
 
 
 class PassCreate(RequestModel):

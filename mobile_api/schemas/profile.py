@@ -8,10 +8,9 @@ from pydantic import AwareDatetime, Field
 
 from gatehouse_core.credential_hash import CredentialKind
 from gatehouse_core.wire.messages import EntryMethod
+from mobile_api.schemas.common import ResponseModel
 from server.models import CredentialStatus, PersonKind, PersonStatus
-from server.services.consent import FaceState
-
-from .common import ResponseModel
+from server.services.face.consent import FaceState
 
 
 class SiteOut(ResponseModel):

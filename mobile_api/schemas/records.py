@@ -6,10 +6,9 @@ from typing import Any
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
+from mobile_api.schemas.common import ResponseModel
 from server.models import ErasureReason
-from server.services.resident_records import ReceiptRow
-
-from .common import ResponseModel
+from server.services.people.resident_records import ReceiptRow
 
 
 class ReceiptTerminal(ResponseModel):

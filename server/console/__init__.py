@@ -9,12 +9,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
-from ..extensions import db, login_manager
-from ..models import ConsoleRole, ConsoleUser
-from ..services.errors import DomainError
-from ..services.users import load_session_user
-from .i18n import init_i18n
-from .nav import nav_items
+from server.console.i18n import init_i18n
+from server.console.nav import nav_items
+from server.extensions import db, login_manager
+from server.models import ConsoleRole, ConsoleUser
+from server.services.accounts.users import load_session_user
+from server.services.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,10 @@ def role_label(role: ConsoleRole) -> str:
 
 def register_console(app: Flask) -> None:
     """Attach the console blueprints, the user loader and the error pages."""
-    from . import access, auth, monitor, passes, people, person, person_app, privacy, subject_access, terminals, views
+    from server.console import access, auth, monitor, passes, people, privacy, subject_access, terminals, views
+    from server.console.person import app as person_app
+    from server.console.person import common as person
+    from server.console.person import credentials, face, page  # noqa: F401  (their routes join the person blueprint)
 
     init_i18n(app)
     for area in (auth, views, subject_access, people, person, person_app, access, passes, terminals, monitor, privacy):
@@ -61,7 +64,7 @@ def register_console(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError) -> Response:
         db.session.rollback()
-        from .error_text import describe
+        from server.console.error_text import describe
 
         flash(describe(exc), "error")
         return redirect(request.referrer or url_for("views.dashboard"))  # type: ignore[return-value]

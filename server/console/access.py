@@ -18,15 +18,14 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
 from gatehouse_core.schedule import MINUTES_PER_DAY, Window, parse_hhmm
-
-from ..extensions import db
-from ..models import AccessGroup, Door, Holiday, Site, access_group_members
-from ..services import access, sites
-from ..services.access import WindowsRejected
-from ..services.audit import Actor
-from ..services.errors import DomainError
-from ..services.sites import DoorMethods
-from .roles import MANAGERS, require_role
+from server.console.roles import MANAGERS, require_role
+from server.extensions import db
+from server.models import AccessGroup, Door, Holiday, Site, access_group_members
+from server.services.access import access, sites
+from server.services.access.access import WindowsRejected
+from server.services.access.sites import DoorMethods
+from server.services.audit import Actor
+from server.services.errors import DomainError
 
 bp = Blueprint("access", __name__)
 

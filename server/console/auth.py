@@ -13,11 +13,12 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..extensions import db
-from ..services import audit, login_throttle
-from ..services.audit import Actor
-from ..services.users import authenticate
-from .i18n import LANGUAGES
+from server.console.i18n import LANGUAGES
+from server.extensions import db
+from server.services import audit
+from server.services.accounts import login_throttle
+from server.services.accounts.users import authenticate
+from server.services.audit import Actor
 
 bp = Blueprint("auth", __name__)
 

@@ -9,16 +9,16 @@ from flask_babel import lazy_gettext as _l
 
 from gatehouse_core.face.quality import QualityReason
 from gatehouse_core.pass_token import MAX_DOORS, MAX_USES
-
-from ..services.errors import DomainError
-from ..services.passes import MAX_PASS_DAYS
-from ..services.people_import import MAX_ROWS
-from ..services.terminal_actions import REASON_MAX
-from ..services.users import MIN_PASSWORD_LENGTH
-from .i18n import DEFAULT_LANGUAGE
+from server.console.i18n import DEFAULT_LANGUAGE
+from server.services.accounts.users import MIN_PASSWORD_LENGTH
+from server.services.errors import DomainError
+from server.services.people.csv_import import MAX_ROWS
+from server.services.terminals.terminal_actions import REASON_MAX
+from server.services.visitors.passes import MAX_PASS_DAYS
 
 # Codes a person using the console cannot cause or fix (a programming or API-client mistake): the service's own
-# words are shown. tests/test_error_text.py holds every other code raised in server/services to a sentence here.
+# words are shown. tests/server/console/test_error_text.py holds every other code raised in server/services to a
+# sentence here.
 # Refusals only the residents' phone-app API meets (its tokens, a resident's own password, their own devices):
 # the console never causes them, and the app shows them in its own words.
 APP_ONLY_CODES = frozenset(

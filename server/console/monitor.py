@@ -19,13 +19,13 @@ from wtforms import DateField, Field, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from gatehouse_core.wire.messages import Decision, EntryMethod
-
-from ..extensions import db
-from ..models import ConsoleRole, Door, Site, Terminal, utcnow
-from ..services import audit, audit_log, event_log
-from ..services.audit import Actor
-from ..services.event_log import Cursor, EventFilters
-from .roles import ANY_ROLE, MANAGERS, require_role
+from server.console.roles import ANY_ROLE, MANAGERS, require_role
+from server.extensions import db
+from server.models import ConsoleRole, Door, Site, Terminal, utcnow
+from server.services import audit
+from server.services.audit import Actor
+from server.services.reports import audit_log, event_log
+from server.services.reports.event_log import Cursor, EventFilters
 
 bp = Blueprint("monitor", __name__)
 

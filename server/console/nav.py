@@ -9,7 +9,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from ..models import ConsoleRole
+from server.models import ConsoleRole
 
 _ALL = (ConsoleRole.ADMIN, ConsoleRole.MANAGER, ConsoleRole.GUARD)
 _MANAGERS = (ConsoleRole.ADMIN, ConsoleRole.MANAGER)

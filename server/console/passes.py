@@ -14,12 +14,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..extensions import db
-from ..models import PassStatus, Site, VisitorPass
-from ..services import passes
-from ..services.audit import Actor
-from ..services.passes import PassFilter
-from .roles import ANY_ROLE, MANAGERS, require_role
+from server.console.roles import ANY_ROLE, MANAGERS, require_role
+from server.extensions import db
+from server.models import PassStatus, Site, VisitorPass
+from server.services.audit import Actor
+from server.services.visitors import passes
+from server.services.visitors.passes import PassFilter
 
 bp = Blueprint("passes", __name__, url_prefix="/passes")
 

@@ -15,14 +15,14 @@ from sqlalchemy import select
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from ..extensions import db
-from ..models import AccessGroup, ImportJob, Person, PersonKind, PersonStatus, Site
-from ..services import people as service
-from ..services import people_import
-from ..services.audit import Actor
-from ..services.errors import DomainError
-from ..services.people import FaceFilter, PeopleQuery
-from .roles import MANAGERS, require_role
+from server.console.roles import MANAGERS, require_role
+from server.extensions import db
+from server.models import AccessGroup, ImportJob, Person, PersonKind, PersonStatus, Site
+from server.services.audit import Actor
+from server.services.errors import DomainError
+from server.services.people import csv_import as people_import
+from server.services.people import people as service
+from server.services.people.people import FaceFilter, PeopleQuery
 
 bp = Blueprint("people", __name__, url_prefix="/people")
 

@@ -19,16 +19,17 @@ from sqlalchemy import select
 from wtforms import BooleanField, DateField, Field, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
-from ..extensions import db
-from ..models import AlarmKind, ConsoleRole, Site
-from ..services import alarms, privacy, retention_settings
-from ..services.audit import Actor
-from ..services.errors import DomainError
-from ..services.face_count import face_count
-from ..services.face_enrollment import FaceUnavailable
-from ..services.privacy_figures import site_figures
-from ..services.retention_settings import RANGES, RetentionSettings
-from .roles import MANAGERS, require_role
+from server.console.roles import MANAGERS, require_role
+from server.extensions import db
+from server.models import AlarmKind, ConsoleRole, Site
+from server.services.audit import Actor
+from server.services.errors import DomainError
+from server.services.face.count import face_count
+from server.services.face.enrollment import FaceUnavailable
+from server.services.privacy import alarms, privacy, retention_settings
+from server.services.privacy.figures import site_figures
+from server.services.privacy.retention_settings import RANGES, RetentionSettings
+from server.state import state
 
 bp = Blueprint("privacy", __name__, url_prefix="/privacy")
 
@@ -151,7 +152,6 @@ def _is_admin() -> bool:
 
 def _engine_model() -> tuple[str | None, str | None]:
     """The face model of this server's engine, or why there is none (None, None: no [face] section)."""
-    from ..app import state
 
     engine = state().face
     if not engine.configured:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from flask import abort
 from flask_login import current_user, login_required
 
-from ..models import ConsoleRole
+from server.models import ConsoleRole
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -17,14 +17,15 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import escape
 
-from ..extensions import db
-from ..models import ConsentChannel, ErasureReason, Person, StaleReason
-from ..services import subject_access as service
-from ..services.audit import Actor
-from . import monitor, passes, person
-from .i18n import html_lang
-from .people import KIND_LABELS, STATUS_LABELS
-from .roles import MANAGERS, require_role
+from server.console import monitor, passes
+from server.console.i18n import html_lang
+from server.console.people import KIND_LABELS, STATUS_LABELS
+from server.console.person.common import CREDENTIAL_LABELS, CREDENTIAL_STATUS
+from server.console.roles import MANAGERS, require_role
+from server.extensions import db
+from server.models import ConsentChannel, ErasureReason, Person, StaleReason
+from server.services.audit import Actor
+from server.services.privacy import subject_access as service
 
 bp = Blueprint("subject_access", __name__)
 
@@ -50,8 +51,8 @@ STALE_REASON_LABELS: dict[str, Any] = {
 LABELS: dict[str, Mapping[Any, Any]] = {
     "person_kind": KIND_LABELS,
     "person_status": STATUS_LABELS,
-    "credential_kind": person.CREDENTIAL_LABELS,
-    "credential_status": person.CREDENTIAL_STATUS,
+    "credential_kind": CREDENTIAL_LABELS,
+    "credential_status": CREDENTIAL_STATUS,
     "channel": CHANNEL_LABELS,
     "erasure_reason": ERASURE_REASON_LABELS,
     "stale_reason": STALE_REASON_LABELS,

@@ -13,12 +13,13 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..extensions import db
-from ..models import CommandOp, CommandStatus, Terminal, TerminalCommand, TerminalStatus
-from ..services import commands, dashboard, event_log, terminal_actions
-from ..services.audit import Actor
-from ..services.errors import NotFound, RuleViolation
-from .roles import ANY_ROLE, MANAGERS, require_role
+from server.console.roles import ANY_ROLE, MANAGERS, require_role
+from server.extensions import db
+from server.models import CommandOp, CommandStatus, Terminal, TerminalCommand, TerminalStatus
+from server.services.audit import Actor
+from server.services.errors import NotFound, RuleViolation
+from server.services.reports import dashboard, event_log
+from server.services.terminals import commands, terminal_actions
 
 bp = Blueprint("terminals", __name__, url_prefix="/terminals")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
-from ..extensions import db
-from ..services import dashboard as service
-from .roles import ANY_ROLE, require_role
+from server.console.roles import ANY_ROLE, require_role
+from server.extensions import db
+from server.services.reports import dashboard as service
 
 bp = Blueprint("views", __name__)
 

@@ -1,8 +1,8 @@
 """All Gatehouse models; importing this module registers every table on the metadata."""
 
 # audit_guard registers the triggers and ORM listeners that keep the audit log append-only.
-from . import audit_guard  # noqa: F401
-from .access import (
+from server.models import audit_guard  # noqa: F401
+from server.models.access import (
     AccessGroup,
     Holiday,
     PassStatus,
@@ -11,11 +11,11 @@ from .access import (
     access_group_doors,
     access_group_members,
 )
-from .base import Base, UTCDateTime, db, utcnow
-from .console import CommandOp, CommandStatus, ImportJob, ImportStatus, LoginAttempt, TerminalCommand
-from .erasure import ConfirmedBy, ErasureConfirmation, ErasureReason, ErasureReceipt, TemplateHolding
-from .mobile import AppSession, LoginCode, ResidentAccount, SessionEnd
-from .people import (
+from server.models.base import Base, UTCDateTime, db, utcnow
+from server.models.console import CommandOp, CommandStatus, ImportJob, ImportStatus, LoginAttempt, TerminalCommand
+from server.models.erasure import ConfirmedBy, ErasureConfirmation, ErasureReason, ErasureReceipt, TemplateHolding
+from server.models.mobile import AppSession, LoginCode, ResidentAccount, SessionEnd
+from server.models.people import (
     ConsentChannel,
     ConsentGiver,
     ConsentRecord,
@@ -27,10 +27,10 @@ from .people import (
     PersonStatus,
     StaleReason,
 )
-from .privacy import Alarm, AlarmKind, PrivacyAssessment, PrivacyNotice
-from .records import AccessEvent, AuditEntry, ConsoleRole, Decision, EntryMethod, JournalEntry, JournalKind
-from .site import Door, Site, Terminal, TerminalStatus, terminal_doors
-from .users import ConsoleUser
+from server.models.privacy import Alarm, AlarmKind, PrivacyAssessment, PrivacyNotice
+from server.models.records import AccessEvent, AuditEntry, ConsoleRole, Decision, EntryMethod, JournalEntry, JournalKind
+from server.models.site import Door, Site, Terminal, TerminalStatus, terminal_doors
+from server.models.users import ConsoleUser
 
 __all__ = [
     "AccessEvent",

@@ -18,9 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, str_enum, utcnow
-from .people import Person
-from .site import Door, Site
+from server.models.base import Base, UTCDateTime, str_enum, utcnow
+from server.models.people import Person
+from server.models.site import Door, Site
 
 access_group_doors = Table(
     "access_group_doors",

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import DDL, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from .records import AuditEntry
+from server.models.records import AuditEntry
 
 MESSAGE = "audit entries are append-only"
 

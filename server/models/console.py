@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, str_enum, utcnow
+from server.models.base import Base, UTCDateTime, str_enum, utcnow
 
 
 class CommandOp(enum.StrEnum):

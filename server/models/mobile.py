@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, str_enum, utcnow
-from .people import Person
+from server.models.base import Base, UTCDateTime, str_enum, utcnow
+from server.models.people import Person
 
 
 class ResidentAccount(Base):

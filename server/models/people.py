@@ -21,12 +21,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gatehouse_core.credential_hash import CredentialKind
-
-from .base import Base, UTCDateTime, str_enum, utcnow
+from server.models.base import Base, UTCDateTime, str_enum, utcnow
 
 if TYPE_CHECKING:
-    from .access import AccessGroup
-    from .site import Site
+    from server.models.access import AccessGroup
+    from server.models.site import Site
 
 
 class PersonKind(enum.StrEnum):

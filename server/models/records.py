@@ -10,8 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gatehouse_core.wire.messages import Decision, EntryMethod
-
-from .base import Base, UTCDateTime, str_enum, utcnow
+from server.models.base import Base, UTCDateTime, str_enum, utcnow
 
 
 class AccessEvent(Base):

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Integer, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, str_enum, utcnow
+from server.models.base import Base, UTCDateTime, str_enum, utcnow
 
 if TYPE_CHECKING:
-    from .access import AccessGroup
+    from server.models.access import AccessGroup
 
 
 class Site(Base):

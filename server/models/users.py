@@ -8,8 +8,8 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, str_enum, utcnow
-from .records import ConsoleRole
+from server.models.base import Base, UTCDateTime, str_enum, utcnow
+from server.models.records import ConsoleRole
 
 
 class ConsoleUser(UserMixin, Base):

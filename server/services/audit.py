@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import AuditEntry, ConsoleUser
-from .session import DbSession
+from server.models import AuditEntry, ConsoleUser
+from server.services.session import DbSession
 
 
 @dataclass(frozen=True)

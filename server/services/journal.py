@@ -7,8 +7,8 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select, update
 
-from ..models import JournalEntry, JournalKind, Site, utcnow
-from .session import DbSession
+from server.models import JournalEntry, JournalKind, Site, utcnow
+from server.services.session import DbSession
 
 
 def append(session: DbSession, site_id: int, kind: JournalKind, payload: dict[str, Any]) -> JournalEntry:

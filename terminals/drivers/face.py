@@ -27,9 +27,8 @@ from gatehouse_core.face.gallery import MatchOutcome, decide
 from gatehouse_core.face.pad import Observation, PresentationAttackDetector
 from gatehouse_core.face.quality import estimate_pose
 from gatehouse_core.face.types import Detection, FaceModel, Image
-
-from ..face_index import FaceIndex
-from ..inputs import FaceAttempt
+from terminals.face_index import FaceIndex
+from terminals.inputs import FaceAttempt
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..inputs import CodeEntered, IdEntered, Presentation, Submit
+from terminals.inputs import CodeEntered, IdEntered, Presentation, Submit
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,15 @@ from gatehouse_core.schedule import ALWAYS
 from server.app import create_app
 from server.extensions import db
 from server.models import ConsoleRole, Person, Site
-from server.services import access, sites, users
-from server.services.sites import DoorMethods
+from server.services.access import access, sites
+from server.services.access.sites import DoorMethods
+from server.services.accounts import users
 from terminals import control
 from tests.conftest import PASSWORD, TEST_ACTOR, server_config
-from tests.faces import MODEL_DIRS
 from tests.integration.conftest import SecureBroker
 from tests.integration.sync_rig import SyncRig, TerminalHandle, wait_for
-from tests.privacy import enable_face
+from tests.support.faces import MODEL_DIRS
+from tests.support.privacy import enable_face
 
 ENGINE = "insightface"
 SITE_NAME = "Maple Court"

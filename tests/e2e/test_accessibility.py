@@ -23,10 +23,11 @@ from gatehouse_core.keyring import ServerKeys
 from server.app import create_app
 from server.extensions import db
 from server.models import ConsoleRole, Person, PrivacyNotice, Site
-from server.services import access, users
+from server.services.access import access
+from server.services.accounts import users
 from tests.conftest import PASSWORD, TEST_ACTOR, server_config
 from tests.e2e.conftest import LiveServer
-from tests.test_subject_access import populate
+from tests.server.services.test_subject_access import populate
 
 pytestmark = [pytest.mark.integration]
 

@@ -16,8 +16,8 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ADMIN, GROUP_NAME, MANAGER, REPO, SITE_NAME, TERMINAL_NAME, Stack
-from tests.faces import people_with, photos_of
 from tests.integration.sync_rig import wait_for
+from tests.support.faces import people_with, photos_of
 
 pytestmark = [pytest.mark.integration]
 

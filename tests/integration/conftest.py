@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from server.broker_files import BrokerFiles, write_broker_files
 from server.config import ServerConfig
 from server.extensions import db
-from server.services.broker_credentials import generate_password
+from server.ops.broker_files import BrokerFiles, write_broker_files
+from server.services.terminals.broker_credentials import generate_password
 from tests.conftest import server_config
-from tests.pcsc import PcscStack, VirtualCard
-from tests.services import Mosquitto
+from tests.support.daemons import Mosquitto
+from tests.support.pcsc import PcscStack, VirtualCard
 
 WORKER_USER = "gatehouse-server"
 # Clients dial an address the broker certificate names (write_broker_files' default hostnames include it).

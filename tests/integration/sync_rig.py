@@ -21,9 +21,10 @@ from gatehouse_core.keyring import SIGNING_PUBLIC_KEY, ServerKeys, terminal_seal
 from gatehouse_core.wire.records import PersonRecord
 from server.app import create_app
 from server.extensions import db
+from server.link import roster
+from server.link.worker import Worker
 from server.models import Door, Site, Terminal
-from server.services import roster, terminals
-from server.worker import Worker
+from server.services.terminals import terminals
 from terminals.config import TerminalConfig
 from terminals.runtime import LinkState, TerminalRuntime
 from terminals.store import TerminalStore
@@ -202,7 +203,9 @@ class SyncRig:
         path.write_text(tomli_w.dumps(document))
         with open(self.base / "worker.log", "ab") as log:  # the child keeps its own descriptor
             self.worker_proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "server", "worker", "--config", str(path)], stdout=log, stderr=log
+                [sys.executable, "-m", "server.cli", "server", "worker", "--config", str(path)],
+                stdout=log,
+                stderr=log,
             )
         return self.worker_proc
 

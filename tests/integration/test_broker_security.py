@@ -20,8 +20,8 @@ from gatehouse_core.configtypes import MqttConfig
 from gatehouse_core.mqtt_client import make_client
 from gatehouse_core.wire.topics import Channel, everything, server_status, terminal_topic
 from server.extensions import db
-from server.services.broker_credentials import generate_password
-from server.services.terminals import provision_terminal
+from server.services.terminals.broker_credentials import generate_password
+from server.services.terminals.terminals import provision_terminal
 from tests.conftest import TEST_ACTOR
 from tests.integration.conftest import SecureBroker, write_secret
 

@@ -10,11 +10,12 @@ from sqlalchemy import select
 from gatehouse_core.schedule import ALWAYS
 from server.extensions import db
 from server.models import AccessEvent, Decision
-from server.services import access, credentials
+from server.services.access import access
+from server.services.people import credentials
 from terminals.relay import SimulatedRelay
 from tests.conftest import TEST_ACTOR
 from tests.integration.sync_rig import SyncRig, wait_for
-from tests.pcsc import VIRTUAL_READER, VirtualCard
+from tests.support.pcsc import VIRTUAL_READER, VirtualCard
 
 pytestmark = pytest.mark.integration
 

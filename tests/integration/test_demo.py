@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import csrf_token
-from tests.services import free_port
+from tests.support.daemons import free_port
 
 pytestmark = pytest.mark.integration
 

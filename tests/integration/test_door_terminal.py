@@ -13,7 +13,9 @@ from gatehouse_core import app_code
 from gatehouse_core.schedule import ALWAYS
 from server.extensions import db
 from server.models import AccessEvent, Decision, PassStatus, VisitorPass, utcnow
-from server.services import access, credentials, passes
+from server.services.access import access
+from server.services.people import credentials
+from server.services.visitors import passes
 from terminals import control
 from terminals.inputs import CardPresented, CodeEntered, Presentation, QrScanned
 from terminals.relay import SimulatedRelay

@@ -17,15 +17,20 @@ from gatehouse_core.face.types import FaceModel
 from gatehouse_core.schedule import ALWAYS
 from server.extensions import db
 from server.models import AccessEvent, ConsentChannel, ErasureReceipt
-from server.services import access, consent, credentials, face_enrollment, face_templates, privacy
+from server.services.access import access
+from server.services.face import consent
+from server.services.face import enrollment as face_enrollment
+from server.services.face import templates as face_templates
+from server.services.people import credentials
+from server.services.privacy import privacy
 from terminals.drivers.qr import CameraQrReader, FrameFeed
 from terminals.inputs import CardPresented
 from terminals.relay import SimulatedRelay
 from terminals.runtime import TerminalRuntime
 from tests.conftest import TEST_ACTOR
-from tests.faces import MODEL_DIRS, background_frame, door_frame, images_in, people_with, photos_of
 from tests.integration.sync_rig import SyncRig, TerminalHandle, wait_for
-from tests.privacy import consent_row, give_consent, notice_fields
+from tests.support.faces import MODEL_DIRS, background_frame, door_frame, images_in, people_with, photos_of
+from tests.support.privacy import consent_row, give_consent, notice_fields
 
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 

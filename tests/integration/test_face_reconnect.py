@@ -27,20 +27,24 @@ from gatehouse_core.wire.records import EMPTY_ROSTER_HASH
 from gatehouse_core.wire.signing import verify
 from gatehouse_core.wire.topics import Channel, terminal_topic
 from server.extensions import db
+from server.link.publisher import SyncPublisher
+from server.link.worker import Worker
 from server.models import AccessEvent, ConsentChannel, ErasureReason, Site
-from server.services import access, credentials, erasure, face_templates, terminals
-from server.sync.publisher import SyncPublisher
-from server.worker import Worker
+from server.services.access import access
+from server.services.face import templates as face_templates
+from server.services.people import credentials
+from server.services.privacy import erasure
+from server.services.terminals import terminals
 from terminals.control import send
 from terminals.drivers.qr import CameraQrReader, FrameFeed
 from terminals.inputs import CardPresented
 from terminals.relay import SimulatedRelay
 from terminals.runtime import LinkState, TerminalRuntime
 from tests.conftest import TEST_ACTOR
-from tests.faces import MODEL_DIRS, door_frame, people_with, photos_of
 from tests.integration.conftest import SecureBroker
 from tests.integration.sync_rig import SyncRig, TerminalHandle, wait_for
-from tests.privacy import consent_row
+from tests.support.faces import MODEL_DIRS, door_frame, people_with, photos_of
+from tests.support.privacy import consent_row
 
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 

@@ -17,7 +17,8 @@ from gatehouse_core.schedule import ALWAYS
 from gatehouse_core.wire.records import PassRecord
 from server.extensions import db
 from server.models import Door, Person, Site
-from server.services import access, app_accounts
+from server.services.access import access
+from server.services.accounts import app_accounts
 from terminals import control
 from terminals.relay import SimulatedRelay
 from tests.conftest import PASSWORD, TEST_ACTOR

@@ -16,7 +16,7 @@ import pytest
 
 from terminals.drivers.pcsc import PcscReader
 from terminals.inputs import CardPresented, Presentation
-from tests.pcsc import VIRTUAL_READER, PcscStack, VirtualCard
+from tests.support.pcsc import VIRTUAL_READER, PcscStack, VirtualCard
 
 pytestmark = pytest.mark.integration
 

@@ -29,10 +29,12 @@ from server.models import (
     Person,
     Terminal,
 )
-from server.services import access, credentials, face_templates
+from server.services.access import access
+from server.services.face import templates as face_templates
+from server.services.people import credentials
 from tests.conftest import TEST_ACTOR
 from tests.integration.sync_rig import wait_for
-from tests.privacy import consent_row
+from tests.support.privacy import consent_row
 
 pytestmark = pytest.mark.integration
 

@@ -37,8 +37,9 @@ from server.models import (
     TerminalCommand,
     utcnow,
 )
-from server.services import access, commands
+from server.services.access import access
 from server.services.audit import Actor
+from server.services.terminals import commands
 from terminals import control
 from terminals.relay import SimulatedRelay
 from tests.conftest import TEST_ACTOR

@@ -18,9 +18,9 @@ from gatehouse_core.credential_hash import site_hashing_key
 from gatehouse_core.keyring import terminal_seal_key
 from server.app import create_app
 from server.extensions import db
+from server.link.worker import Worker
 from server.models import Terminal, TerminalStatus
-from server.services import terminals
-from server.worker import Worker
+from server.services.terminals import terminals
 from terminals.config import TerminalConfig
 from terminals.runtime import LinkState, TerminalRuntime
 from tests.conftest import TEST_ACTOR, server_config

@@ -20,7 +20,8 @@ from mobile_api.app import create_app as create_mobile_app
 from mobile_api.config import MobileApiConfig
 from server.extensions import db
 from server.models import Door, Person, ResidentAccount, Site
-from server.services import access, app_accounts, app_sessions, users
+from server.services.access import access
+from server.services.accounts import app_accounts, app_sessions, users
 from tests.conftest import PASSWORD, TEST_ACTOR
 
 

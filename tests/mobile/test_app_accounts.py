@@ -18,9 +18,10 @@ from mobile_api.code_senders import CommandSender, SpoolSender, make_sender
 from mobile_api.config import LoginCodeConfig, MobileApiConfig
 from server.extensions import db
 from server.models import Person, PersonKind, ResidentAccount, Site, utcnow
-from server.services import app_accounts, login_codes, people
+from server.services.accounts import app_accounts, login_codes
+from server.services.accounts.login_codes import CodeMessage, CodeSenderError
 from server.services.errors import Conflict, NotFound, RuleViolation
-from server.services.login_codes import CodeMessage, CodeSenderError
+from server.services.people import people
 from tests.conftest import PASSWORD, TEST_ACTOR
 
 PHONE = "+86 138 0000 0001"

@@ -18,8 +18,9 @@ from sqlalchemy import select
 from gatehouse_core.keyring import ServerKeys
 from server.extensions import db
 from server.models import AppSession, LoginAttempt, LoginCode, Person, ResidentAccount, SessionEnd
-from server.services import app_accounts, app_sessions, login_throttle, people
-from server.services.app_sessions import AUDIENCE, ISSUER, IssuedTokens, TokenPolicy
+from server.services.accounts import app_accounts, app_sessions, login_throttle
+from server.services.accounts.app_sessions import AUDIENCE, ISSUER, IssuedTokens, TokenPolicy
+from server.services.people import people
 from tests.conftest import PASSWORD, TEST_ACTOR
 from tests.mobile.conftest import Household, sent_codes
 

@@ -28,11 +28,14 @@ from mobile_api.app import create_app as create_mobile_app
 from mobile_api.config import MobileApiConfig
 from server.extensions import db
 from server.models import AccessEvent, AppSession, PassStatus, Person, ResidentAccount, VisitorPass, utcnow
-from server.services import app_sessions, credentials, erasure, passes, people
+from server.services.accounts import app_sessions
+from server.services.people import credentials, people
+from server.services.privacy import erasure
+from server.services.visitors import passes
 from tests.conftest import TEST_ACTOR
 from tests.mobile.conftest import Household
 from tests.mobile.test_openapi import error_shape, fill, operations
-from tests.test_subject_access import populate
+from tests.server.services.test_subject_access import populate
 
 API = "/api/v1"
 
@@ -56,7 +59,8 @@ def served_operations() -> tuple[tuple[str, str, bool], ...]:
 SECURED = [(method, path) for method, path, secured in served_operations() if secured]
 WITH_ID = [(method, path) for method, path in SECURED if "{" in path]
 LISTS = [(method, path) for method, path in SECURED if method == "GET" and "{" not in path]
-# What identifies Zhang Min's records (tests.test_subject_access.populate): name, visitor, unit, phone, birthday.
+# What identifies Zhang Min's records (populate in tests.server.services.test_subject_access): name, visitor,
+# unit, phone, birthday.
 ZHANG_WORDS = ["Zhang Min", "zhangmin", "Zhang's tablet", "Wang Fang", "3-201", "+86 138 0000 0000", "1980-05-17"]
 # What the id in each path names: the path segment before the id, mapped to a field of Holdings.
 OWNED_BY_SEGMENT = {
@@ -111,7 +115,7 @@ def resident_with_records(
     make_account: Callable[..., ResidentAccount],
     bearer: Callable[[ResidentAccount], dict[str, str]],
 ) -> Holdings:
-    """Zhang Min of tests.test_subject_access, with everything it makes, signed in on two devices."""
+    """Zhang Min of tests.server.services.test_subject_access, with everything it makes, signed in on two devices."""
     subject = populate(keys)
     person = db.session.get(Person, subject.person_id)
     assert person is not None

@@ -21,8 +21,8 @@ from werkzeug.test import encode_multipart
 
 from bench.face_data import SHARED
 from gatehouse_core.keyring import ServerKeys
+from server.config import FaceServerConfig
 from server.extensions import db
-from server.face_config import FaceServerConfig
 from server.models import (
     AuditEntry,
     ConsentChannel,
@@ -33,13 +33,15 @@ from server.models import (
     Site,
     Terminal,
 )
-from server.services import erasure, face_templates, privacy, terminals
-from server.services.consent_rules import active_consent
-from server.services.face_enrollment import EnrollmentEngine
+from server.services.face import templates as face_templates
+from server.services.face.consent_rules import active_consent
+from server.services.face.enrollment import EnrollmentEngine
+from server.services.privacy import erasure, privacy
+from server.services.terminals import terminals
 from tests.conftest import TEST_ACTOR
-from tests.faces import images_in
 from tests.mobile.conftest import Household
-from tests.privacy import enable_face, give_consent, notice_fields
+from tests.support.faces import images_in
+from tests.support.privacy import enable_face, give_consent, notice_fields
 
 MODEL_DIR = SHARED / "models" / "buffalo_s"
 FACES = SHARED / "data" / "faces-dev"

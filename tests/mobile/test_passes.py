@@ -18,7 +18,7 @@ from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.pass_token import verify_pass
 from server.extensions import db
 from server.models import AccessEvent, Decision, Door, EntryMethod, PassStatus, Site, VisitorPass
-from server.services import passes
+from server.services.visitors import passes
 from tests.mobile.conftest import Household
 
 SHANGHAI = timezone(timedelta(hours=8))

@@ -15,10 +15,10 @@ from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.sealed import unseal
 from server.extensions import db
 from server.models import AuditEntry, Credential, CredentialStatus, Door, Person, Site
-from server.services import credentials, people
+from server.services.people import credentials, people
 from tests.conftest import TEST_ACTOR
 from tests.mobile.conftest import Household
-from tests.privacy import enable_face
+from tests.support.privacy import enable_face
 
 CARD = "04A2B3C4D5E6F7"
 OTHER_CARD = "04112233445566"

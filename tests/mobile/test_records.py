@@ -27,13 +27,17 @@ from server.models import (
     Site,
     utcnow,
 )
-from server.services import consent, credentials, erasure, face_templates, terminals
-from server.services.consent_rules import local_date
-from server.services.subject_access import subject_access
+from server.services.face import consent
+from server.services.face import templates as face_templates
+from server.services.face.consent_rules import local_date
+from server.services.people import credentials
+from server.services.privacy import erasure
+from server.services.privacy.subject_access import subject_access
+from server.services.terminals import terminals
 from tests.conftest import TEST_ACTOR
 from tests.mobile.conftest import Household
-from tests.privacy import enable_face, give_consent
-from tests.test_subject_access import FORBIDDEN_KEY, assert_no_leak, keys_of, leak_needles, populate
+from tests.server.services.test_subject_access import FORBIDDEN_KEY, assert_no_leak, keys_of, leak_needles, populate
+from tests.support.privacy import enable_face, give_consent
 
 MODEL = "test-model-000000000000"
 VECTOR = bytes(range(256)) * 2

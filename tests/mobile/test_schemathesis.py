@@ -33,7 +33,8 @@ from gatehouse_core.keyring import ServerKeys
 from mobile_api.app import OPENAPI_PATH
 from server.extensions import db
 from server.models import AppSession, Person, ResidentAccount, SessionEnd, utcnow
-from server.services import app_sessions, privacy
+from server.services.accounts import app_sessions
+from server.services.privacy import privacy
 from tests.mobile.test_authorization_matrix import Holdings, owned_field, resident_with_records
 from tests.mobile.test_openapi import PUBLIC_PATHS
 

@@ -14,9 +14,9 @@ from itsdangerous import URLSafeSerializer
 
 from server.extensions import db
 from server.models import VisitorPass
-from server.services import passes
-from server.services.app_accounts import resident_actor
-from server.services.passes import IssuedPass
+from server.services.accounts.app_accounts import resident_actor
+from server.services.visitors import passes
+from server.services.visitors.passes import IssuedPass
 from tests.mobile.conftest import Household
 
 CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"

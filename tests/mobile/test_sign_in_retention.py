@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 
 from server.extensions import db
 from server.models import AppSession, LoginCode, SessionEnd, utcnow
-from server.services import app_sessions, retention
+from server.services.accounts import app_sessions
 from server.services.audit import Actor
+from server.services.privacy import retention
 
 
 def _session(account, key, **fields):

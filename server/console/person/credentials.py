@@ -1,0 +1,129 @@
+"""Console person page: key cards (typed or read at a terminal), ID documents, app codes, revoking."""
+
+from __future__ import annotations
+
+from flask import (
+    abort,
+    flash,
+    make_response,
+    render_template,
+    request,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from gatehouse_core import app_code
+from server.console.person.common import (
+    CREDENTIAL_LABELS,
+    actor,
+    back,
+    bp,
+    command_view,
+    load_person,
+    refused,
+    render_person,
+)
+from server.console.roles import MANAGERS, require_role
+from server.extensions import db
+from server.models import (
+    Credential,
+    Terminal,
+    TerminalCommand,
+)
+from server.services.errors import DomainError
+from server.services.people import credentials
+from server.services.terminals import commands
+from server.state import state
+
+
+@bp.post("/<int:person_id>/cards")
+@require_role(*MANAGERS)
+def add_card(person_id: int) -> ResponseReturnValue:
+    """Register a key card by its typed UID."""
+
+    person = load_person(person_id)
+    uid = request.form.get("uid", "")
+    try:
+        credentials.add_card(db.session, actor(), state().keys, person, uid)
+    except DomainError as exc:
+        return refused(person, "uid", exc, {"uid": uid})
+    db.session.commit()
+    flash(_("Card added."), "success")
+    return back(person)
+
+
+@bp.post("/<int:person_id>/cards/capture")
+@require_role(*MANAGERS)
+def capture_card(person_id: int) -> ResponseReturnValue:
+    """Ask a terminal of the person's site to read the next card presented there."""
+    person = load_person(person_id)
+    terminal = db.session.get(Terminal, request.form.get("terminal", type=int) or 0)
+    if terminal is None:
+        return render_person(person, status=422, errors={"terminal": _("Choose a terminal at the person's site.")})
+    # commands.capture_card refuses a terminal of another site (other_site) and an inactive person.
+    try:
+        command = commands.capture_card(db.session, actor(), terminal, person)
+    except DomainError as exc:
+        return refused(person, "terminal", exc)
+    db.session.commit()
+    return back(person, command=command.id)
+
+
+@bp.get("/<int:person_id>/commands/<int:command_id>")
+@require_role(*MANAGERS)
+def command_status(person_id: int, command_id: int) -> ResponseReturnValue:
+    """Fragment: where a card capture stands (polled by the live region until it carries data-final)."""
+    person = load_person(person_id)
+    command = db.session.get(TerminalCommand, command_id)
+    if command is None or command.person_id != person.id:
+        abort(404, _("No such card reading for this person."))
+    return render_template("person/_command.html", command=command, state=command_view(command), person=person)
+
+
+@bp.post("/<int:person_id>/id-documents")
+@require_role(*MANAGERS)
+def add_id_document(person_id: int) -> ResponseReturnValue:
+    """Register an ID document by its number."""
+
+    person = load_person(person_id)
+    number = request.form.get("id_number", "")
+    try:
+        credentials.add_id_document(db.session, actor(), state().keys, person, number)
+    except DomainError as exc:
+        return refused(person, "id_number", exc, {"id_number": number})
+    db.session.commit()
+    flash(_("ID document added."), "success")
+    return back(person)
+
+
+@bp.post("/<int:person_id>/app-code")
+@require_role(*MANAGERS)
+def reset_app_code(person_id: int) -> ResponseReturnValue:
+    """Issue a new app-code seed (revoking the old one) and show it this once, never again."""
+
+    person = load_person(person_id)
+    try:
+        _credential, seed = credentials.issue_app_code_secret(db.session, actor(), state().keys, person)
+    except DomainError as exc:
+        return refused(person, "app_code", exc)
+    db.session.commit()
+    secret = app_code.totp(seed).secret
+    uri = app_code.provisioning_uri(seed, f"{person.site.code}:{person.pseudonym}")
+    grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    response = make_response(render_template("person/app_code.html", person=person, secret=grouped, uri=uri))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/<int:person_id>/credentials/<int:credential_id>/revoke")
+@require_role(*MANAGERS)
+def revoke(person_id: int, credential_id: int) -> ResponseReturnValue:
+    """Revoke one of the person's credentials."""
+    person = load_person(person_id)
+    credential = db.session.get(Credential, credential_id)
+    if credential is None or credential.person_id != person.id:
+        abort(404, _("No such credential for this person."))
+    credentials.revoke(db.session, actor(), credential)
+    db.session.commit()
+    flash(_("%(kind)s revoked.", kind=CREDENTIAL_LABELS[credential.kind]), "success")
+    return back(person)

@@ -1,0 +1,163 @@
+"""Console: the face part of a person's page: consent, decline, photo enrollment, withdrawal and its receipt."""
+
+from __future__ import annotations
+
+from flask import abort, flash, render_template, request
+from flask import session as cookie_session
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from server.console.error_text import describe
+from server.console.person.common import actor, back, bp, helpers, load_person, refused, render_person, terminal_names
+from server.console.roles import MANAGERS, require_role
+from server.extensions import db
+from server.models import ConsentChannel, ConsentGiver, ErasureReceipt
+from server.services.errors import DomainError
+from server.services.face import consent
+from server.services.face.consent import FaceState
+from server.services.face.consent_rules import active_consent
+from server.services.face.enrollment import PhotoRejected, enroll_photo, quality_figures
+from server.state import state
+
+# The enrollment gates' figures (services.face_enrollment.quality_figures) in words.
+FIGURE_LABELS = {
+    "face_px": _l("Face size (pixels)"),
+    "score": _l("Detector score"),
+    "sharpness": _l("Sharpness"),
+    "contrast": _l("Contrast"),
+    "yaw_deg": _l("Head turned (degrees)"),
+    "pitch_deg": _l("Head tilted (degrees)"),
+    "roll_deg": _l("Head rolled (degrees)"),
+}
+FACE_STATE_LABELS = {
+    FaceState.OFF: _l("switched off at this site"),
+    FaceState.NOT_ASKED: _l("not asked yet"),
+    FaceState.DECLINED: _l("declined or withdrawn"),
+    FaceState.MINOR_NOT_OFFERED: _l("not offered (under the site's minimum age)"),
+    FaceState.STALE: _l("consent must be renewed"),
+    FaceState.CONSENTED: _l("consent given, no photo yet"),
+    FaceState.ENROLLED: _l("enrolled"),
+}
+
+
+@bp.post("/<int:person_id>/face/consent")
+@require_role(*MANAGERS)
+def give_consent(person_id: int) -> ResponseReturnValue:
+    """Record consent to face entry under the notice the operator showed (by the person or their guardian)."""
+    person = load_person(person_id)
+    values = {
+        "given_by": request.form.get("given_by", ConsentGiver.SELF.value),
+        "guardian_name": request.form.get("guardian_name", ""),
+        "guardian_relationship": request.form.get("guardian_relationship", ""),
+    }
+    try:
+        given_by = ConsentGiver(values["given_by"])
+    except ValueError:
+        return render_person(person, status=422, errors={"consent": _("Choose who gives the consent.")}, values=values)
+    try:
+        consent.give_consent(
+            db.session,
+            actor(),
+            person,
+            notice_sha256=request.form.get("notice_sha256", ""),
+            channel=ConsentChannel.CONSOLE,
+            given_by=given_by,
+            guardian_name=values["guardian_name"],
+            guardian_relationship=values["guardian_relationship"],
+        )
+    except DomainError as exc:
+        field = "guardian" if exc.code == "guardian_unnamed" else "consent"
+        return refused(person, field, exc, values)
+    db.session.commit()
+    flash(_("Consent to face entry recorded."), "success")
+    return back(person)
+
+
+@bp.post("/<int:person_id>/face/decline")
+@require_role(*MANAGERS)
+def decline(person_id: int) -> ResponseReturnValue:
+    """Record that the person does not want face entry (they are not asked again)."""
+    person = load_person(person_id)
+    try:
+        consent.decline_face(db.session, actor(), person, ConsentChannel.CONSOLE)
+    except DomainError as exc:
+        return refused(person, "decline", exc)
+    db.session.commit()
+    flash(_("Recorded that they declined face entry."), "success")
+    return back(person)
+
+
+@bp.post("/<int:person_id>/face/photo")
+@require_role(*MANAGERS)
+def upload_photo(person_id: int) -> ResponseReturnValue:
+    """Make a face template from an uploaded photo, held in memory for this request only."""
+
+    person = load_person(person_id)
+    upload = request.files.get("photo")
+    if upload is None or not upload.filename:
+        return render_person(person, status=422, errors={"photo": _("Choose a photo of the face to upload.")})
+    engine = state().face
+    try:
+        limits, photo_limits = engine.limits, engine.photo_limits
+        # One byte past the limit is enough for the gates to refuse the file as too large.
+        photo = upload.stream.read(photo_limits.max_bytes + 1)
+        enrolled = enroll_photo(
+            db.session,
+            actor(),
+            state().keys,
+            engine.model(),
+            person,
+            active_consent(person),
+            photo,
+            limits,
+            photo_limits,
+        )
+    except PhotoRejected as exc:
+        figures = quality_figures(exc.report) if exc.report is not None else None
+        db.session.rollback()
+        return render_person(person, status=422, errors={"photo": describe(exc)}, rejected_figures=figures)
+    except DomainError as exc:
+        return refused(person, "photo", exc)
+    finally:
+        upload.close()
+    db.session.commit()
+    # Only the measured numbers travel to the next page: never the photo, never the template.
+    cookie_session["face_report"] = {"person": person.id, "figures": quality_figures(enrolled.report)}
+    return back(person)
+
+
+@bp.post("/<int:person_id>/face/withdraw")
+@require_role(*MANAGERS)
+def withdraw(person_id: int) -> ResponseReturnValue:
+    """Withdraw face consent: the person's templates are erased now, with a receipt per template."""
+    person = load_person(person_id)
+    try:
+        receipts = consent.withdraw_consent(db.session, actor(), person, ConsentChannel.CONSOLE)
+    except DomainError as exc:
+        return refused(person, "withdraw", exc)
+    db.session.commit()
+    if receipts:
+        flash(_("Consent withdrawn; face data erased on the server. Terminals confirm below."), "success")
+    else:
+        flash(_("Consent withdrawn; there was no face template to erase."), "success")
+    return back(person)
+
+
+@bp.get("/<int:person_id>/receipts/<int:receipt_id>")
+@require_role(*MANAGERS)
+def receipt(person_id: int, receipt_id: int) -> ResponseReturnValue:
+    """Fragment: an erasure receipt, terminal by terminal (polled until every terminal has confirmed)."""
+    person = load_person(person_id)
+    found = db.session.get(ErasureReceipt, receipt_id)
+    if found is None or found.person_id != person.id:
+        abort(404, _("No such erasure receipt for this person."))
+    names = terminal_names({c.terminal_id for c in found.confirmations})
+    return render_template(
+        "person/_receipt.html", receipt=found, receipt_terminals=names, person=person, **helpers(person)
+    )
+
+
+@bp.context_processor
+def _face_labels() -> dict[str, object]:
+    return {"figure_labels": FIGURE_LABELS, "face_state_labels": FACE_STATE_LABELS}

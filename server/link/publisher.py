@@ -1,0 +1,294 @@
+"""The journal publisher: signed deltas and snapshots to each terminal, and answers to birth messages.
+
+Everything here runs on the worker's one loop thread, so what it publishes on a terminal's topic is in
+causal order: a snapshot's parts are never interleaved with deltas, a delta is never older than a
+snapshot sent before it, and an InSync follows everything it vouches for. The site's published cursor
+moves only after the broker has acknowledged every message of a range (QoS 1); a worker killed mid-range
+republishes it and terminals drop the duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import func, select, update
+
+from gatehouse_core.keyring import ServerKeys
+from gatehouse_core.wire.base import WireModel, encode
+from gatehouse_core.wire.messages import Birth, Delta, Erased, InSync, Receipt, SnapshotPart
+from gatehouse_core.wire.records import Record, Removal, fingerprint, roster_hash
+from gatehouse_core.wire.signing import sign
+from gatehouse_core.wire.topics import Channel, terminal_topic
+from server.link import roster
+from server.link.changes import Changes, changes_in, delta_items, estimated_size, split_parts, template_ids
+from server.link.roster import TerminalScope, TerminalSealer
+from server.models import JournalEntry, Site, Terminal, utcnow
+from server.services.privacy import erasure
+from server.services.session import DbSession
+
+log = logging.getLogger(__name__)
+
+PART_BUDGET = 512 * 1024
+RANGE_LIMIT = 1000
+
+
+class Delivery(Protocol):
+    """What paho's publish returns: something to wait on."""
+
+    def wait_for_publish(self, timeout: float | None = None) -> None: ...
+
+    def is_published(self) -> bool: ...
+
+
+PublishFn = Callable[[str, bytes], Delivery]
+
+
+@dataclass(frozen=True)
+class BirthAnswer:
+    """What the server sent in reply to a birth message."""
+
+    action: str  # "none", "live" (the live stream covers it), "delta", "snapshot"
+    seq: int
+
+
+class SyncPublisher:
+    """Publishes journal ranges, catch-ups, snapshots and receipts, all signed with the server key."""
+
+    def __init__(
+        self, keys: ServerKeys, publish: PublishFn, *, part_budget: int = PART_BUDGET, ack_timeout: float = 15.0
+    ) -> None:
+        self.keys = keys
+        self._publish = publish
+        self.part_budget = part_budget
+        self.ack_timeout = ack_timeout
+
+    def _send(self, topic: str, message: WireModel) -> Delivery:
+        return self._publish(topic, sign(self.keys.signing_key, topic, encode(message)))
+
+    def _confirmed(self, deliveries: Sequence[Delivery]) -> bool:
+        deadline = time.monotonic() + self.ack_timeout
+        for delivery in deliveries:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                delivery.wait_for_publish(remaining)
+            except (RuntimeError, ValueError):
+                return False
+        return all(d.is_published() for d in deliveries)
+
+    # ---- live publishing ---------------------------------------------------------------------------------
+
+    def publish_pending(self, session: DbSession) -> bool:
+        """Publish one range of unpublished journal entries per site; True if anything was published."""
+        sites = list(session.scalars(select(Site).where(Site.journal_seq > Site.published_seq).order_by(Site.id)))
+        done = False
+        for site in sites:
+            done |= self._publish_range(session, site)
+        return done
+
+    def _publish_range(self, session: DbSession, site: Site) -> bool:
+        base = site.published_seq
+        entries = list(
+            session.execute(
+                select(JournalEntry.seq, JournalEntry.kind, JournalEntry.payload)
+                .where(JournalEntry.site_id == site.id, JournalEntry.seq > base)
+                .order_by(JournalEntry.seq)
+                .limit(RANGE_LIMIT)
+            )
+        )
+        if not entries:
+            # The journal was pruned past the cursor (or bumped after a restore): births will snapshot.
+            site.published_seq = site.journal_seq
+            session.commit()
+            return False
+        seq = entries[-1].seq
+        if entries[0].seq != base + 1:
+            log.warning("journal of %s has a gap after %d; terminals will resynchronise", site.code, base)
+        changes = changes_in((e.kind, e.payload) for e in entries)
+        started = time.perf_counter()
+        deliveries, held = self._fan_out(session, site, base, seq, changes)
+        if not self._confirmed(deliveries):
+            session.rollback()
+            log.warning("broker did not acknowledge range (%d, %d] of %s; will publish it again", base, seq, site.code)
+            return False
+        for terminal_id, ids in held.items():
+            erasure.record_holdings(session, terminal_id, ids)
+        session.execute(
+            update(JournalEntry)
+            .where(JournalEntry.site_id == site.id, JournalEntry.seq > base, JournalEntry.seq <= seq)
+            .values(published_at=utcnow())
+        )
+        site.published_seq = seq
+        session.commit()
+        log.debug(
+            "published (%d, %d] of %s to %d terminals in %.1f ms",
+            base,
+            seq,
+            site.code,
+            len(held),
+            (time.perf_counter() - started) * 1000,
+        )
+        return True
+
+    def _fan_out(
+        self, session: DbSession, site: Site, base: int, seq: int, changes: Changes, only: int | None = None
+    ) -> tuple[list[Delivery], dict[int, set[int]]]:
+        data = roster.load_site(session, site)
+        people = roster.load_people(session, site.id, changes.people)
+        passes = roster.load_passes(session, site.id, changes.passes)
+        deliveries: list[Delivery] = []
+        held: dict[int, set[int]] = {}
+        for scope in roster.scopes_of_site(session, site.id, only):
+            if changes.needs_snapshot(scope):
+                sent, ids = self._snapshot(session, site, scope, seq)
+            else:
+                removals, records = delta_items(
+                    changes, data, scope, people, passes, TerminalSealer(self.keys, scope.ident)
+                )
+                sent = self._delta(site.code, scope, base, seq, removals, records)
+                ids = template_ids(records)
+            deliveries += sent
+            held[scope.terminal_id] = ids
+        return deliveries, held
+
+    def _delta(
+        self, site_code: str, scope: TerminalScope, base: int, seq: int, removals: list[Removal], records: list[Record]
+    ) -> list[Delivery]:
+        topic = terminal_topic(site_code, scope.ident, Channel.SYNC)
+        parts = split_parts(removals, records, self.part_budget)
+        return [
+            self._send(
+                topic,
+                Delta(
+                    site=site_code,
+                    terminal=scope.ident,
+                    base_seq=base,
+                    seq=seq,
+                    part=i,
+                    parts=len(parts),
+                    removals=tuple(rem),
+                    records=tuple(rec),
+                ),
+            )
+            for i, (rem, rec) in enumerate(parts, start=1)
+        ]
+
+    def _snapshot(
+        self, session: DbSession, site: Site, scope: TerminalScope, seq: int
+    ) -> tuple[list[Delivery], set[int]]:
+        """Stream the terminal's whole roster in parts as it is built; the last part carries the roster hash."""
+        snapshot_id = uuid.uuid4().hex
+        topic = terminal_topic(site.code, scope.ident, Channel.SYNC)
+        deliveries: list[Delivery] = []
+        entries: list[tuple[str, str, str]] = []
+        held: set[int] = set()
+        pending: list[Record] = []
+        size = 0
+
+        def send(last: bool) -> None:
+            deliveries.append(
+                self._send(
+                    topic,
+                    SnapshotPart(
+                        site=site.code,
+                        terminal=scope.ident,
+                        snapshot_id=snapshot_id,
+                        seq=seq,
+                        part=len(deliveries) + 1,
+                        last=last,
+                        roster_hash=roster_hash(entries) if last else None,
+                        records=tuple(pending),
+                    ),
+                )
+            )
+            pending.clear()
+
+        for block in roster.iter_roster(session, site, scope, TerminalSealer(self.keys, scope.ident)):
+            for record in block:
+                cost = estimated_size(record)
+                if pending and size + cost > self.part_budget:
+                    send(last=False)
+                    size = 0
+                pending.append(record)
+                size += cost
+                entries.append((record.kind, record.key, fingerprint(record)))
+            held |= template_ids(block)
+        send(last=True)
+        log.info(
+            "snapshot of %d records at seq %d sent to %s in %d parts", len(entries), seq, scope.ident, len(deliveries)
+        )
+        return deliveries, held
+
+    # ---- births ------------------------------------------------------------------------------------------
+
+    def answer_birth(self, session: DbSession, terminal: Terminal, birth: Birth) -> BirthAnswer:
+        """Send a terminal what it lacks: nothing, a catch-up delta, or a snapshot."""
+        site = terminal.site
+        # Publish what is pending first, so the answer and the live stream meet at the same sequence.
+        if site.journal_seq > site.published_seq:
+            base = site.published_seq
+            published = self._publish_range(session, site)
+            session.refresh(site)
+            if published and birth.applied_seq == base:
+                # The range just published started where this terminal stands: it is on its way already.
+                return BirthAnswer("live", site.published_seq)
+        scope = roster.scope_of(session, terminal)
+        applied = birth.applied_seq
+        head = site.published_seq
+        if applied > head:
+            # The server's journal is behind the terminal (a database restored from backup): move the journal
+            # past it so that every terminal takes a snapshot rather than trusting old sequence numbers.
+            log.warning("terminal %s is at seq %d beyond the journal (%d); resetting it", terminal.ident, applied, head)
+            site.journal_seq = site.published_seq = applied
+            head = applied
+            return self._answer_snapshot(session, site, scope, head)
+        if applied == head:
+            if birth.roster_hash == roster.expected_hash(session, site, scope):
+                return BirthAnswer("none", head)
+            log.warning("terminal %s holds a roster that differs from the server's; sending a snapshot", terminal.ident)
+            return self._answer_snapshot(session, site, scope, head)
+        first = session.scalar(
+            select(func.min(JournalEntry.seq)).where(JournalEntry.site_id == site.id, JournalEntry.seq > applied)
+        )
+        if first != applied + 1:
+            return self._answer_snapshot(session, site, scope, head)
+        entries = session.execute(
+            select(JournalEntry.kind, JournalEntry.payload).where(
+                JournalEntry.site_id == site.id, JournalEntry.seq > applied, JournalEntry.seq <= head
+            )
+        )
+        changes = changes_in((e.kind, e.payload) for e in entries)
+        _, held = self._fan_out(session, site, applied, head, changes, only=terminal.id)
+        for terminal_id, ids in held.items():
+            erasure.record_holdings(session, terminal_id, ids)
+        return BirthAnswer("snapshot" if changes.needs_snapshot(scope) else "delta", head)
+
+    def _answer_snapshot(self, session: DbSession, site: Site, scope: TerminalScope, head: int) -> BirthAnswer:
+        _, ids = self._snapshot(session, site, scope, head)
+        erasure.record_holdings(session, scope.terminal_id, ids)
+        return BirthAnswer("snapshot", head)
+
+    def send_in_sync(self, site_code: str, ident: str, seq: int, nonce: str) -> Delivery:
+        """Close the answer to a birth: everything up to `seq` was published to the terminal before this."""
+        in_sync = InSync(site=site_code, terminal=ident, seq=seq, nonce=nonce)
+        return self._send(terminal_topic(site_code, ident, Channel.SYNC), in_sync)
+
+    # ---- receipts ----------------------------------------------------------------------------------------
+
+    def send_receipt(
+        self,
+        site_code: str,
+        ident: str,
+        events: Sequence[str] = (),
+        rejected: Sequence[str] = (),
+        erasures: Sequence[Erased] = (),
+    ) -> Delivery:
+        """Tell a terminal which events are stored and which erasures recorded, so it may purge them."""
+        receipt = Receipt(terminal=ident, events=tuple(events), rejected=tuple(rejected), erasures=tuple(erasures))
+        return self._send(terminal_topic(site_code, ident, Channel.RECEIPT), receipt)

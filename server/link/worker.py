@@ -1,0 +1,412 @@
+"""The worker: a process of its own that holds the server's MQTT client (web workers never do).
+
+It publishes the journal to terminals, answers their birth messages, records their acknowledgements
+and erasure confirmations, stores their access events exactly once, and sends the console's terminal
+commands (recording the replies). MQTT callbacks only enqueue;
+one loop thread does all database work and all publishing, so each terminal sees messages in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from flask import Flask
+
+from gatehouse_core.mqtt_client import Will, make_client
+from gatehouse_core.wire.messages import Ack, Birth, CommandReply, Erased, EventBatch, MessageError, decode
+from gatehouse_core.wire.topics import (
+    STATUS_OFFLINE,
+    STATUS_ONLINE,
+    Channel,
+    TopicError,
+    TopicRef,
+    all_terminals,
+    parse_topic,
+    server_status,
+)
+from server.extensions import db
+from server.link import event_ingest as events
+from server.link.command_sender import CommandSender
+from server.link.publisher import Delivery, SyncPublisher
+from server.models import Terminal
+from server.services import journal
+from server.services.errors import NotFound
+from server.services.privacy import alarms, retention
+from server.services.terminals import terminals
+from server.services.visitors import passes
+from server.state import Gatehouse
+
+log = logging.getLogger(__name__)
+
+_SUBSCRIPTIONS = (Channel.STATUS, Channel.BIRTH, Channel.ACK, Channel.EVENTS, Channel.REPLY)
+_BATCH = 2000  # messages handled per database transaction, at most
+_SENDER_TTL = 30.0  # seconds a cached terminal (doors served) is trusted
+_PRUNE_EVERY = 3600.0
+_REPEAT_WINDOW = 1.0  # seconds in which an identical birth is answered once (terminals resync after 2 s)
+
+
+class Worker:
+    """Runs until `stop` is set; reconnects to the broker by itself."""
+
+    def __init__(self, app: Flask, stop: threading.Event | None = None) -> None:
+        self.app = app
+        self.stop_event = stop or threading.Event()
+        gatehouse: Gatehouse = app.extensions["gatehouse"]
+        self.config = gatehouse.config
+        self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._client = make_client(
+            f"gatehouse-worker-{socket.gethostname()}",
+            self.config.mqtt,
+            will=Will(server_status(), STATUS_OFFLINE),
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self.publisher = SyncPublisher(gatehouse.keys, self._publish)
+        self.commands = CommandSender(gatehouse.keys, self._send_command)
+        self._senders: dict[tuple[str, str], tuple[float, events.Sender | None]] = {}
+        # Per terminal: applied sequence and roster hash of the last birth answered, when, and the answer's seq.
+        self._answered: dict[str, tuple[int, str, float, int]] = {}
+        self.connected = threading.Event()
+
+    # ---- paho callbacks (network thread): enqueue only -----------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the worker: %s", reason)
+            return
+        client.subscribe([(all_terminals(ch), 1) for ch in _SUBSCRIPTIONS])
+        # Terminals answer a retained "online" with a fresh birth message, so none is missed.
+        client.publish(server_status(), STATUS_ONLINE, qos=1, retain=True)
+        self.connected.set()
+        log.info("worker connected to %s:%d", self.config.mqtt.host, self.config.mqtt.port)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self.connected.clear()
+        if not self.stop_event.is_set():
+            log.warning("worker lost the broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put((message.topic, bytes(message.payload)))
+
+    def _publish(self, topic: str, payload: bytes) -> Delivery:
+        # Sync messages are commands to one terminal: never retained, QoS 1.
+        return self._client.publish(topic, payload, qos=1, retain=False)
+
+    def _send_command(self, topic: str, payload: bytes) -> bool:
+        # A command is for now or never: not retained, and only handed over while connected.
+        if not self.connected.is_set():
+            return False
+        return self._client.publish(topic, payload, qos=1, retain=False).rc == mqtt.MQTT_ERR_SUCCESS
+
+    # ---- main loop -----------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Connect and work until stopped."""
+        mq = self.config.mqtt
+        self._client.connect_async(mq.host, mq.port, keepalive=mq.keepalive)
+        self._client.loop_start()
+        poll = self.config.sync.poll_interval_ms / 1000
+        # Housekeeping jobs first run a minute after start, then each at its own interval.
+        due = dict.fromkeys(("prune", "erasures", "retention"), time.monotonic() + 60)
+        try:
+            while not self.stop_event.is_set():
+                batch = self._drain(poll)
+                if batch:
+                    self.process(batch)
+                if self.connected.is_set():
+                    self._publish_pending()
+                self._send_commands()
+                self._housekeeping(due)
+        finally:
+            if self.connected.is_set():
+                self._client.publish(server_status(), STATUS_OFFLINE, qos=1, retain=True).wait_for_publish(2)
+            self._client.disconnect()
+            self._client.loop_stop()
+            with self.app.app_context():
+                db.engine.dispose()
+
+    def _drain(self, timeout: float) -> list[tuple[str, bytes]]:
+        try:
+            batch = [self._inbox.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while len(batch) < _BATCH:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _publish_pending(self) -> None:
+        with self.app.app_context():
+            try:
+                while self.publisher.publish_pending(db.session):
+                    pass
+            except Exception:
+                db.session.rollback()
+                log.exception("publishing the journal failed; will retry")
+
+    def _send_commands(self) -> None:
+        with self.app.app_context():
+            try:
+                self.commands.publish_due(db.session)
+            except Exception:
+                db.session.rollback()
+                log.exception("sending terminal commands failed; will retry")
+
+    def _replies(self, replies: list[tuple[TopicRef, CommandReply]]) -> None:
+        """Record command replies one by one: a card refused for one person must not hold back another's."""
+        with self.app.app_context():
+            for ref, reply in replies:
+                try:
+                    self.commands.record(db.session, ref.site, ref.terminal, reply)
+                except Exception:
+                    db.session.rollback()
+                    log.exception("failed to record a command reply from %s", ref.terminal)
+
+    def _housekeeping(self, due: dict[str, float]) -> None:
+        """Run each housekeeping job whose time has come; `due` holds when each is next due (monotonic)."""
+        settings = self.config.retention
+        jobs = (
+            ("prune", self._prune, _PRUNE_EVERY),
+            ("erasures", self.check_erasures, settings.alarm_check_minutes * 60.0),
+            ("retention", self.run_retention, settings.interval_minutes * 60.0),
+        )
+        for name, job, every in jobs:
+            if time.monotonic() >= due[name]:
+                job()
+                due[name] = time.monotonic() + every
+
+    def check_erasures(self) -> None:
+        """Raise alarms for erasures terminals have not confirmed in time; resolve those now complete."""
+        with self.app.app_context():
+            try:
+                alarms.check_erasures(db.session)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                log.exception("erasure alarm check failed; will retry")
+
+    def run_retention(self) -> None:
+        """Apply every site's retention periods (commits as it goes; a large first purge blocks the loop a while)."""
+        with self.app.app_context():
+            try:
+                report = retention.run_retention(
+                    db.session, retention.ACTOR, chunk_rows=self.config.retention.chunk_rows
+                )
+            except Exception:
+                db.session.rollback()
+                log.exception("retention run failed; will retry")
+                return
+            for site in report.sites:
+                if site.events or site.passes or site.templates:
+                    log.info(
+                        "retention at site %s: %d event(s), %d visitor pass(es), %d face template(s) removed",
+                        site.site_code,
+                        site.events,
+                        site.passes,
+                        site.templates,
+                    )
+
+    def _prune(self) -> None:
+        with self.app.app_context():
+            try:
+                ended = passes.expire_passes(db.session)
+                db.session.commit()
+                if ended:
+                    log.info("expired %d visitor pass(es) that have ended", ended)
+                removed = journal.prune(db.session, timedelta(days=self.config.sync.journal_retention_days))
+                db.session.commit()
+                if removed:
+                    log.info("pruned %d published journal entries", removed)
+            except Exception:
+                db.session.rollback()
+                log.exception("housekeeping (pass expiry, journal pruning) failed")
+
+    def dispatch(self, topic: str, payload: bytes) -> None:
+        """Handle one message (tests and tools); the loop handles messages in batches."""
+        self.process([(topic, payload)])
+
+    def process(self, batch: list[tuple[str, bytes]]) -> None:
+        """Handle a batch: availability and births one by one, acks and events in one transaction."""
+        acks: list[tuple[TopicRef, Ack]] = []
+        event_batches: list[tuple[TopicRef, EventBatch]] = []
+        replies: list[tuple[TopicRef, CommandReply]] = []
+        for topic, payload in batch:
+            try:
+                ref = parse_topic(topic)
+                if ref.channel is Channel.ACK:
+                    acks.append((ref, self._parse(Ack, ref, payload)))
+                elif ref.channel is Channel.EVENTS:
+                    event_batches.append((ref, self._parse(EventBatch, ref, payload)))
+                elif ref.channel is Channel.REPLY:
+                    replies.append((ref, self._parse(CommandReply, ref, payload)))
+                elif ref.channel in (Channel.STATUS, Channel.BIRTH):
+                    self._one(ref, payload)
+                else:
+                    log.warning("dropped message on %s: the worker does not take this channel", topic)
+            except (TopicError, MessageError) as exc:
+                log.warning("dropped message on %s: %s", topic, exc)
+        if acks or event_batches:
+            self._acks_and_events(acks, event_batches)
+        if replies:
+            self._replies(replies)
+
+    @staticmethod
+    def _parse(model: type[Ack] | type[EventBatch] | type[CommandReply], ref: TopicRef, payload: bytes) -> Any:
+        message = decode(model, payload)
+        if message.terminal != ref.terminal:
+            raise MessageError(f"{model.__name__} names another terminal than its topic")
+        return message
+
+    def _one(self, ref: TopicRef, payload: bytes) -> None:
+        with self.app.app_context():
+            try:
+                confirm: tuple[int, str] | None = None
+                if ref.channel is Channel.STATUS:
+                    if payload not in (STATUS_ONLINE, STATUS_OFFLINE):
+                        raise MessageError("status payload must be 'online' or 'offline'")
+                    terminals.record_status(db.session, ref.site, ref.terminal, online=payload == STATUS_ONLINE)
+                else:
+                    confirm = self._birth(ref, payload)
+                db.session.commit()
+                if confirm is not None and self.connected.is_set():
+                    # Only after the commit, and after the answer's parts went to the client: MQTT keeps the
+                    # topic in order, so the terminal sees this last and knows it has been sent everything.
+                    self.publisher.send_in_sync(ref.site, ref.terminal, *confirm)
+            except (MessageError, NotFound) as exc:
+                db.session.rollback()
+                log.warning("dropped message on %s/%s: %s", ref.terminal, ref.channel.value, exc)
+            except Exception:
+                db.session.rollback()
+                log.exception("failed to handle %s message from %s", ref.channel.value, ref.terminal)
+
+    def _birth(self, ref: TopicRef, payload: bytes) -> tuple[int, str] | None:
+        """Record and answer a birth; the sequence and nonce an InSync must confirm, if the birth asks for one."""
+        birth = decode(Birth, payload)
+        if birth.terminal != ref.terminal:
+            raise MessageError("birth message names another terminal than its topic")
+        terminal = terminals.record_birth(db.session, ref.site, birth)
+        # Only a birth with a nonce can be left to the earlier answer: its InSync shows the terminal if that
+        # answer was lost, and it asks again. Without one, every birth is answered.
+        repeated = self._repeated(ref, birth) if birth.nonce is not None else None
+        if repeated is not None:
+            log.info("terminal %s repeated its birth; the answer is on its way", ref.terminal)
+            seq = repeated
+        elif self.connected.is_set():
+            answer = self.publisher.answer_birth(db.session, terminal, birth)
+            log.info("terminal %s at seq %d: answered with %s", ref.terminal, birth.applied_seq, answer.action)
+            self._answered[ref.terminal] = (birth.applied_seq, birth.roster_hash, time.monotonic(), answer.seq)
+            seq = answer.seq
+        else:
+            return None
+        return None if birth.nonce is None else (seq, birth.nonce)
+
+    def _repeated(self, ref: TopicRef, birth: Birth) -> int | None:
+        """The seq answered for the same birth seconds ago (a terminal reconnecting twice), else None."""
+        last = self._answered.get(ref.terminal)
+        if (
+            last is not None
+            and last[:2] == (birth.applied_seq, birth.roster_hash)
+            and time.monotonic() - last[2] < _REPEAT_WINDOW
+        ):
+            return last[3]
+        return None
+
+    def _sender(self, ref: TopicRef, doors: Iterable[int] = ()) -> events.Sender | None:
+        """The terminal behind a topic, cached; looked up again when it names a door it did not serve."""
+        key = (ref.site, ref.terminal)
+        now = time.monotonic()
+        cached = self._senders.get(key)
+        fresh = cached is not None and now - cached[0] < _SENDER_TTL
+        if fresh and cached is not None and cached[1] is not None and not set(doors) <= cached[1].doors:
+            fresh = now - cached[0] < 1.0
+        if not fresh:
+            try:
+                cached = (
+                    now,
+                    events.sender_of(db.session, terminals.find_terminal(db.session, ref.site, ref.terminal)),
+                )
+            except NotFound:
+                cached = (now, None)
+            self._senders[key] = cached
+        return cached[1] if cached is not None else None
+
+    def _acks_and_events(
+        self, acks: list[tuple[TopicRef, Ack]], event_batches: list[tuple[TopicRef, EventBatch]]
+    ) -> None:
+        """Store a round of acks and events in one transaction; if that fails, message by message."""
+        messages: list[tuple[TopicRef, Ack | EventBatch]] = [*acks, *event_batches]
+        with self.app.app_context():
+            receipts = self._store(messages)
+            if receipts is None:
+                # One bad message must not hold back everybody else's: retry each on its own.
+                receipts = _Receipts()
+                for message in messages:
+                    one = self._store([message])
+                    if one is None:
+                        log.error(
+                            "dropped a %s message from %s that cannot be stored", message[1].type, message[0].terminal
+                        )
+                    else:
+                        receipts.merge(one)
+        for (site, ident), (settled, rejected, erased) in receipts.by_terminal.items():
+            if settled or rejected or erased:
+                self.publisher.send_receipt(site, ident, settled, rejected, erased)
+
+    def _store(self, messages: list[tuple[TopicRef, Ack | EventBatch]]) -> _Receipts | None:
+        receipts = _Receipts()
+        try:
+            for ref, message in messages:
+                if isinstance(message, Ack):
+                    sender = self._sender(ref)
+                    terminal = db.session.get(Terminal, sender.terminal_id) if sender is not None else None
+                    if terminal is None:
+                        log.warning("dropped ack from unknown terminal %s", ref.terminal)
+                        continue
+                    receipts.of(ref)[2].extend(terminals.record_ack(db.session, terminal, message))
+                else:
+                    sender = self._sender(ref, {e.door for e in message.events})
+                    if sender is None:
+                        log.warning("dropped events from unknown terminal %s", ref.terminal)
+                        continue
+                    result = events.ingest(db.session, [(sender, list(message.events))])
+                    receipts.of(ref)[0].extend(result.settled)
+                    receipts.of(ref)[1].extend(result.rejected)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("failed to store acks and events")
+            return None
+        return receipts
+
+
+class _Receipts:
+    """What to confirm to each terminal: settled events, refused events, recorded erasures."""
+
+    def __init__(self) -> None:
+        self.by_terminal: dict[tuple[str, str], tuple[list[str], list[str], list[Erased]]] = defaultdict(
+            lambda: ([], [], [])
+        )
+
+    def of(self, ref: TopicRef) -> tuple[list[str], list[str], list[Erased]]:
+        """The lists for one terminal."""
+        return self.by_terminal[(ref.site, ref.terminal)]
+
+    def merge(self, other: _Receipts) -> None:
+        """Add another round's receipts."""
+        for key, (settled, rejected, erased) in other.by_terminal.items():
+            mine = self.by_terminal[key]
+            mine[0].extend(settled)
+            mine[1].extend(rejected)
+            mine[2].extend(erased)

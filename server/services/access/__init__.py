@@ -1,0 +1,1 @@
+"""Sites, doors and who may use which door (access groups, schedules, holidays)."""

@@ -1,0 +1,1 @@
+"""Accounts: console users, residents' phone-app accounts and sessions, sign-in codes and the sign-in throttle."""

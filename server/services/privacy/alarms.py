@@ -1,0 +1,144 @@
+"""Alarms a manager must act on: face-template erasures a terminal has not confirmed in time.
+
+An erasure is overdue when a terminal's confirmation line is still pending `erasure_alarm_hours` (a site
+setting) after the server erased its copy. The alarm is raised once per receipt and resolved by the system
+when the receipt completes: the terminal confirmed, or it was removed (its pending lines go with it, as the
+database deletes a terminal's confirmation lines with the terminal).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import Insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from server.models import Alarm, AlarmKind, ErasureConfirmation, ErasureReceipt, Site, Terminal, utcnow
+from server.services.session import DbSession
+
+log = logging.getLogger(__name__)
+
+
+def check_erasures(session: DbSession, at: datetime | None = None, *, site: Site | None = None) -> int:
+    """Raise an alarm for each overdue erasure (once) and resolve those since completed; returns how many raised.
+
+    Works on every site, or on `site` only. Does not commit.
+    """
+    at = at or utcnow()
+    raised = 0
+    sites = [site] if site is not None else list(session.scalars(select(Site).order_by(Site.id)))
+    for each in sites:
+        raised += _raise_overdue(session, each, at - timedelta(hours=each.erasure_alarm_hours), at)
+    _resolve_completed(session, at, site)
+    return raised
+
+
+def open_alarms(session: DbSession, site_id: int | None = None) -> list[Alarm]:
+    """Unresolved alarms, newest first: all of them, or one site's together with the server-wide ones."""
+    stmt = select(Alarm).where(Alarm.resolved_at.is_(None))
+    if site_id is not None:
+        stmt = stmt.where(or_(Alarm.site_id == site_id, Alarm.site_id.is_(None)))
+    return list(session.scalars(stmt.order_by(Alarm.raised_at.desc(), Alarm.id.desc())))
+
+
+def _raise_overdue(session: DbSession, site: Site, deadline: datetime, at: datetime) -> int:
+    """Alarms for the site's receipts erased before `deadline` with a line still pending."""
+    pending = session.execute(
+        select(ErasureReceipt, Terminal)
+        .join(ErasureConfirmation, ErasureConfirmation.receipt_id == ErasureReceipt.id)
+        .join(Terminal, Terminal.id == ErasureConfirmation.terminal_id)
+        .where(
+            ErasureReceipt.site_id == site.id,
+            ErasureReceipt.erased_on_server_at <= deadline,
+            ErasureConfirmation.confirmed_at.is_(None),
+        )
+        .order_by(ErasureReceipt.id, Terminal.name)
+    ).all()
+    waiting: dict[ErasureReceipt, list[Terminal]] = defaultdict(list)
+    for receipt, terminal in pending:
+        waiting[receipt].append(terminal)
+    if not waiting:
+        return 0
+    known = set(
+        session.scalars(
+            select(Alarm.ref).where(
+                Alarm.kind == AlarmKind.ERASURE_OVERDUE, Alarm.ref.in_([str(r.id) for r in waiting])
+            )
+        )
+    )
+    raised = 0
+    for receipt, holders in waiting.items():
+        if str(receipt.id) in known:
+            continue
+        if raise_once(
+            session, AlarmKind.ERASURE_OVERDUE, site.id, str(receipt.id), _message(site, receipt, holders), at
+        ):
+            raised += 1
+            log.warning(
+                "erasure overdue at site %s: receipt %d not confirmed by terminal(s) %s within %d h",
+                site.code,
+                receipt.id,
+                ", ".join(t.ident for t in holders),
+                site.erasure_alarm_hours,
+            )
+    return raised
+
+
+def _message(site: Site, receipt: ErasureReceipt, holders: list[Terminal]) -> str:
+    """What happened and what to do; names terminals and the person's pseudonym, never the person's name."""
+    names = ", ".join(f"{t.name} ({t.ident})" for t in holders)
+    one = len(holders) == 1
+    return (
+        f"Face template {receipt.template_id} of person {receipt.person_pseudonym} was erased on the server at "
+        f"{receipt.erased_on_server_at:%Y-%m-%d %H:%M} UTC ({receipt.reason.value}), but terminal{'' if one else 's'} "
+        f"{names} {'has' if one else 'have'} not confirmed deleting it within {site.erasure_alarm_hours} h. "
+        f"Bring {'it' if one else 'them'} online so {'it syncs' if one else 'they sync'} and confirm"
+        f"{'s' if one else ''}; if a terminal is gone for good, decommission it (wipe it and remove it from the "
+        "site: removing a terminal drops its pending confirmations). This alarm clears by itself once the "
+        "erasure is complete."
+    )
+
+
+def raise_once(
+    session: DbSession, kind: AlarmKind, site_id: int | None, ref: str, message: str, at: datetime | None = None
+) -> bool:
+    """Insert the alarm unless one with the same kind and ref exists (another process may have raced us)."""
+    values = {"site_id": site_id, "kind": kind, "ref": ref, "message": message, "raised_at": at or utcnow()}
+    stmt: Insert
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = postgresql.insert(Alarm).values(values).on_conflict_do_nothing(index_elements=["kind", "ref"])
+    else:
+        stmt = sqlite.insert(Alarm).values(values).on_conflict_do_nothing(index_elements=["kind", "ref"])
+    return session.execute(stmt.returning(Alarm.id)).first() is not None
+
+
+def _resolve_completed(session: DbSession, at: datetime, site: Site | None) -> None:
+    """Resolve open erasure alarms whose receipt no longer waits for any terminal (or is gone)."""
+    open_refs = session.execute(
+        select(Alarm.id, Alarm.ref).where(
+            Alarm.kind == AlarmKind.ERASURE_OVERDUE,
+            Alarm.resolved_at.is_(None),
+            *([Alarm.site_id == site.id] if site is not None else []),
+        )
+    ).all()
+    if not open_refs:
+        return
+    pending_ids = {
+        str(rid)
+        for rid in session.scalars(
+            select(ErasureConfirmation.receipt_id)
+            .where(ErasureConfirmation.confirmed_at.is_(None))
+            .where(ErasureConfirmation.receipt_id.in_([int(ref) for _, ref in open_refs if ref.isdigit()]))
+        )
+    }
+    done = [alarm_id for alarm_id, ref in open_refs if ref not in pending_ids]
+    if done:
+        session.execute(
+            update(Alarm)
+            .where(Alarm.id.in_(done))
+            .values(resolved_at=at)
+            .execution_options(synchronize_session="fetch")
+        )
+        log.info("resolved %d erasure alarm(s): the erasures are complete", len(done))

@@ -1,0 +1,1 @@
+"""Read-only views for the console: the dashboard, the access events log and the audit log."""

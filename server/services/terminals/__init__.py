@@ -1,0 +1,1 @@
+"""Door terminals: provisioning and availability, broker passwords, and commands to one terminal."""
