@@ -240,6 +240,7 @@ class CommandOp(enum.StrEnum):
 
     OPEN_DOOR = "open_door"
     RESYNC = "resync"
+    # Read the next card presented at the terminal; the server enrolls it for the person it was asked for.
     CAPTURE_CARD = "capture_card"
 
 

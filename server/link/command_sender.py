@@ -16,7 +16,6 @@ from gatehouse_core.wire.base import encode
 from gatehouse_core.wire.messages import Command, CommandOp, CommandReply
 from gatehouse_core.wire.signing import sign
 from gatehouse_core.wire.topics import Channel, terminal_topic
-from server.models import CommandOp as StoredOp
 from server.models import TerminalCommand
 from server.services.errors import NotFound
 from server.services.session import DbSession
@@ -35,8 +34,8 @@ def to_wire(command: TerminalCommand, site_code: str, ident: str) -> Command:
         site=site_code,
         terminal=ident,
         ref=command.ref,
-        op=CommandOp(command.op.value),
-        door=command.door_id if command.op is StoredOp.OPEN_DOOR else None,
+        op=command.op,
+        door=command.door_id if command.op is CommandOp.OPEN_DOOR else None,
         expires_at=command.expires_at,
     )
 

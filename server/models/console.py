@@ -9,16 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gatehouse_core.wire.messages import CommandOp
 from server.models.base import Base, UTCDateTime, str_enum, utcnow
-
-
-class CommandOp(enum.StrEnum):
-    """What the console can ask one terminal to do."""
-
-    OPEN_DOOR = "open_door"
-    RESYNC = "resync"
-    # Read the next card presented at the terminal and enroll it for `person_id`.
-    CAPTURE_CARD = "capture_card"
 
 
 class CommandStatus(enum.StrEnum):
@@ -41,6 +33,7 @@ class TerminalCommand(Base):
     # Random 32-hex id carried on the wire: the terminal's reply names it, and a replay is refused.
     ref: Mapped[str] = mapped_column(String(32), unique=True)
     terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id", ondelete="CASCADE"), index=True)
+    # The wire's own enum: the column stores its values, so what the console queues is what the terminal reads.
     op: Mapped[CommandOp] = mapped_column(str_enum(CommandOp, name="commandop"))
     door_id: Mapped[int | None] = mapped_column(ForeignKey("doors.id", ondelete="CASCADE"))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
