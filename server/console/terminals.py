@@ -19,7 +19,7 @@ from server.models import CommandOp, CommandStatus, Terminal, TerminalCommand, T
 from server.services.audit import Actor
 from server.services.errors import NotFound, RuleViolation
 from server.services.reports import dashboard, event_log
-from server.services.terminals import commands, terminal_actions
+from server.services.terminals import commands
 
 bp = Blueprint("terminals", __name__, url_prefix="/terminals")
 
@@ -95,7 +95,7 @@ class OpenDoorForm(FlaskForm):
         _l("Reason"),
         validators=[
             DataRequired(message=_l("Say why the door is being opened.")),
-            Length(max=terminal_actions.REASON_MAX, message=_l("Keep the reason under 200 characters.")),
+            Length(max=commands.REASON_MAX, message=_l("Keep the reason under 200 characters.")),
         ],
     )
 
@@ -106,7 +106,7 @@ def _actor() -> Actor:
 
 def _terminal(terminal_id: int) -> Terminal:
     try:
-        return terminal_actions.get_terminal(db.session, terminal_id)
+        return commands.get_terminal(db.session, terminal_id)
     except NotFound:
         abort(404, _("No terminal with this id. It may have been removed."))
 
@@ -118,7 +118,7 @@ def _open_form(terminal: Terminal) -> OpenDoorForm:
 
 
 def _show(terminal: Terminal, form: OpenDoorForm, status: int = 200) -> ResponseReturnValue:
-    recent = terminal_actions.recent_commands(db.session, terminal)
+    recent = commands.recent_commands(db.session, terminal)
     shown: TerminalCommand | None = None
     wanted = request.args.get("command", type=int)
     if wanted is not None:
@@ -137,9 +137,9 @@ def _show(terminal: Terminal, form: OpenDoorForm, status: int = 200) -> Response
             form=form,
             can_resync=current_user.role in MANAGERS,
             commands=recent,
-            door_names=terminal_actions.door_names(db.session, [*recent, *([shown] if shown else [])]),
+            door_names=commands.door_names(db.session, [*recent, *([shown] if shown else [])]),
             shown_status=commands.shown_status,
-            final=terminal_actions.FINAL,
+            final=commands.FINAL,
             shown=shown,
             events=event_log.recent_for_terminal(db.session, terminal),
         ),
@@ -170,7 +170,7 @@ def open_door(terminal_id: int) -> ResponseReturnValue:
     form = _open_form(terminal)
     if form.validate_on_submit():
         try:
-            command = terminal_actions.open_door(
+            command = commands.open_door_with_reason(
                 db.session, _actor(), terminal, form.door.data or 0, form.reason.data or ""
             )
         except RuleViolation as exc:
@@ -190,7 +190,7 @@ def open_door(terminal_id: int) -> ResponseReturnValue:
 def resync(terminal_id: int) -> ResponseReturnValue:
     """Ask the terminal to compare its whole roster with the server's."""
     terminal = _terminal(terminal_id)
-    command = terminal_actions.request_resync(db.session, _actor(), terminal)
+    command = commands.request_resync(db.session, _actor(), terminal)
     db.session.commit()
     flash(_("Asked %(terminal)s to re-sync its roster.", terminal=terminal.name), "success")
     return redirect(url_for(".show", terminal_id=terminal.id, command=command.id))
@@ -208,6 +208,6 @@ def command_status(command_id: int) -> ResponseReturnValue:
         "terminals/_command.html",
         command=command,
         status=commands.shown_status(command),
-        final=terminal_actions.FINAL,
-        door_names=terminal_actions.door_names(db.session, [command]),
+        final=commands.FINAL,
+        door_names=commands.door_names(db.session, [command]),
     )

@@ -1,4 +1,4 @@
-"""Commands for one terminal (open a door, re-sync, capture a card), queued in the database.
+"""Commands for one terminal (open a door, re-sync, capture a card), queued in the database, and shown.
 
 The console writes a command row in its own transaction (with the audit entry); the worker publishes
 pending commands to the terminal's command topic (never retained) and records the terminal's reply.
@@ -12,6 +12,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 
 from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.wire.messages import CommandOutcome, CommandReply
@@ -42,6 +43,8 @@ TTL: dict[CommandOp, timedelta] = {
     CommandOp.CAPTURE_CARD: timedelta(seconds=60),
 }
 OPEN = (CommandStatus.PENDING, CommandStatus.SENT)
+FINAL = (CommandStatus.DONE, CommandStatus.FAILED, CommandStatus.EXPIRED)
+REASON_MAX = 200  # characters of the reason a door is opened for, as the audit log keeps it
 # Which of a terminal's answers finish each command well; any other answer it may give fails it.
 _SUCCESS: dict[CommandOp, CommandOutcome] = {
     CommandOp.OPEN_DOOR: CommandOutcome.OPENED,
@@ -84,6 +87,18 @@ def _queue(
     return command
 
 
+def get_terminal(session: DbSession, terminal_id: int) -> Terminal:
+    """One terminal with its site and doors, or NotFound."""
+    terminal = session.scalar(
+        select(Terminal)
+        .where(Terminal.id == terminal_id)
+        .options(selectinload(Terminal.site), selectinload(Terminal.doors))
+    )
+    if terminal is None:
+        raise NotFound("No such terminal.", code="no_terminal")
+    return terminal
+
+
 def open_door(
     session: DbSession,
     actor: Actor,
@@ -107,6 +122,21 @@ def open_door(
         details={"door_id": door.id, "command": command.ref, **({"reason": reason} if reason else {})},
     )
     return command
+
+
+def open_door_with_reason(
+    session: DbSession, actor: Actor, terminal: Terminal, door_id: int, reason: str
+) -> TerminalCommand:
+    """Queue a one-time door opening for a stated reason (the console's form); its audit entry carries the reason."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise RuleViolation("Say why the door is being opened.", code="reason_required")
+    if len(reason) > REASON_MAX:
+        raise RuleViolation(f"Keep the reason under {REASON_MAX} characters.", code="reason_too_long")
+    door = session.get(Door, door_id)
+    if door is None:
+        raise RuleViolation(f"Terminal {terminal.name} does not serve this door.", code="door_not_served")
+    return open_door(session, actor, terminal, door, reason=reason)
 
 
 def request_resync(session: DbSession, actor: Actor, terminal: Terminal, at: datetime | None = None) -> TerminalCommand:
@@ -151,6 +181,26 @@ def get_command(session: DbSession, command_id: int) -> TerminalCommand:
     if command is None:
         raise NotFound("No such terminal command.", code="no_command")
     return command
+
+
+def recent_commands(session: DbSession, terminal: Terminal, limit: int = 10) -> list[TerminalCommand]:
+    """The terminal's latest commands, newest first."""
+    return list(
+        session.scalars(
+            select(TerminalCommand)
+            .where(TerminalCommand.terminal_id == terminal.id)
+            .order_by(TerminalCommand.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def door_names(session: DbSession, items: list[TerminalCommand]) -> dict[int, str]:
+    """Names of the doors these commands open, in one query."""
+    ids = {c.door_id for c in items if c.door_id is not None}
+    if not ids:
+        return {}
+    return {door_id: name for door_id, name in session.execute(select(Door.id, Door.name).where(Door.id.in_(ids)))}
 
 
 def expire_commands(session: DbSession, at: datetime | None = None) -> int:
