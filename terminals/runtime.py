@@ -28,7 +28,7 @@ from gatehouse_core.keyring import load_credential_key, load_public_key, load_se
 from gatehouse_core.mqtt_client import Will, make_client
 from gatehouse_core.wire.messages import Ack, Birth, Decision, EntryMethod, EventBatch, EventRecord, encode
 from gatehouse_core.wire.topics import STATUS_OFFLINE, STATUS_ONLINE, Channel, server_status, terminal_topic
-from terminals.commands import RemoteCommands
+from terminals.command_handling import RemoteCommands
 from terminals.config import TerminalConfig
 from terminals.control import ControlError, ControlServer
 from terminals.decision import DecisionEngine, Reason, Verdict

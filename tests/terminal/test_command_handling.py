@@ -1,5 +1,5 @@
 """Terminal commands on the wire: the Command and CommandReply schemas, and the terminal acting only on
-genuine, addressed, timely and new commands (terminals.commands)."""
+genuine, addressed, timely and new commands (terminals.command_handling)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from gatehouse_core.wire.messages import (
 )
 from gatehouse_core.wire.signing import sign
 from gatehouse_core.wire.topics import Channel, terminal_topic
-from terminals.commands import CAPTURED_MESSAGE, REMOTE_OPEN, RemoteCommands
+from terminals.command_handling import CAPTURED_MESSAGE, REMOTE_OPEN, RemoteCommands
 from terminals.doors import DoorController
 from terminals.inputs import CardPresented, CodeEntered
 from terminals.relay import SimulatedRelay
