@@ -41,11 +41,10 @@ from server.services.face.enrollment import (
 from server.services.face.templates import require_enrollable
 from server.services.people import resident_records
 from server.services.privacy import erasure, privacy
+from server.services.wording.residents import for_resident
 
 bp = resident_blueprint("face", __name__, "Face")
 log = logging.getLogger(__name__)
-
-OTHER_WAYS = "Face entry is optional: your card, ID document and app code open the same doors."
 
 
 class PhotoTooLarge(DomainError):
@@ -63,33 +62,13 @@ class AppRefusal(DomainError):
         self.http_status = original.http_status
 
 
-def _app_wording(site: Site) -> dict[str, str]:
-    age = site.minor_age
-    return {
-        "guardian_consent_needed": f"You are under {age}: only a parent or guardian can consent to face entry for "
-        f"you, at the management office. {OTHER_WAYS}",
-        "minor_face_off": f"This site does not use face entry for people under {age}. {OTHER_WAYS}",
-        "date_of_birth_needed": "Face consent needs your date of birth on record (people under "
-        f"{age} need a guardian's consent): ask the management office to add it. {OTHER_WAYS}",
-        "inactive": "Your residence at this site is not active, so face entry is not available.",
-        "already_consented": "Your face consent is already active.",
-        "notice_changed": "The privacy notice has changed since you read it: fetch it again, read it and consent "
-        "to the current version.",
-        "no_consent": "You have no active face consent: read the privacy notice and consent first.",
-        "consent_stale": "Your consent was given under an earlier privacy notice or face model: read the current "
-        "notice and consent again.",
-        "consent_active": "You have consented to face entry; withdraw your consent instead.",
-        "already_declined": "You have already declined face entry.",
-    }
-
-
 @contextmanager
 def resident_wording(site: Site) -> Iterator[None]:
     """Re-word the services' operator-facing refusals for the resident; codes and statuses stay the same."""
     try:
         yield
     except DomainError as exc:
-        message = _app_wording(site).get(exc.code)
+        message = for_resident(exc, minor_age=site.minor_age)
         if message is None:
             raise
         raise AppRefusal(exc, message) from exc
@@ -242,9 +221,7 @@ def upload_photo(form: PhotoForm) -> tuple[Response, int]:
         except FaceUnavailable as exc:
             # What to fix is for the operator's log; the resident learns where else to go.
             log.warning("selfie enrollment unavailable: %s", exc.message)
-            raise AppRefusal(
-                exc, "Face enrollment from the app is not available right now: ask the management office. " + OTHER_WAYS
-            ) from exc
+            raise AppRefusal(exc, for_resident(exc, minor_age=site.minor_age) or exc.message) from exc
         at = utcnow()
         with resident_wording(site):
             given = require_enrollable(person, active_consent(person, at), at, model.model_id)

@@ -16,7 +16,12 @@ ROOT = REPO
 CATALOGUE = ROOT / "server/console/translations/zh_CN/LC_MESSAGES"
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 _KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
-_METHODS = [("server/console/**.py", "python"), ("server/console/templates/**.html", "jinja2")]
+# As babel.cfg: the console, and the services' sentences for staff (server/services/wording/operators.py).
+_METHODS = [
+    ("server/console/**.py", "python"),
+    ("server/services/wording/**.py", "python"),
+    ("server/console/templates/**.html", "jinja2"),
+]
 
 
 def _source_messages() -> set[str]:
