@@ -3,66 +3,31 @@
 from __future__ import annotations
 
 import logging
-import signal
-import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
-from typing import NoReturn, TypeVar
 
-import click
-
-from gatehouse_core.configfile import ConfigError
 from gatehouse_core.keyring import KeyDirError
 
-T = TypeVar("T")
+# One definition of the config option and the operator's exits for both commands; `gatehouse-terminal` cannot
+# import the server, so they live with it.
+from terminals.cli import check_option, config_option, fail, load_or_exit, log_to_stderr, stop_on_signals
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    envvar="GATEHOUSE_CONFIG",
-    help="Config file (TOML). See config/ for commented examples.",
-)
-check_option = click.option("--check-config", is_flag=True, help="Validate the config file, report and exit.")
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print an error for the operator and exit non-zero."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def load_or_exit(loader: Callable[[Path], T], path: Path, check_only: bool = False) -> T:
-    """Load a config file; on problems print each key, value and reason and exit 2."""
-    try:
-        config = loader(path)
-    except ConfigError as exc:
-        click.echo(exc.report(), err=True)
-        sys.exit(2)
-    if check_only:
-        click.echo(f"config file {path} is valid")
-        sys.exit(0)
-    return config
+__all__ = [
+    "app_context",
+    "check_option",
+    "config_option",
+    "fail",
+    "load_or_exit",
+    "server_app",
+    "setup_logging",
+    "stop_on_signals",
+]
 
 
 def setup_logging(level: str) -> None:
     """Plain, timestamped logs on stderr."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    log_to_stderr(level)
     # Migration chatter is not news to an operator.
     logging.getLogger("alembic").setLevel(max(logging.getLevelName(level), logging.WARNING))
-
-
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGINT and SIGTERM set the one stop event every loop watches."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
 
 
 def server_app(config_path: Path, check_only: bool):  # type: ignore[no-untyped-def]
