@@ -4,6 +4,7 @@ It publishes the journal to terminals, answers their birth messages, records the
 and erasure confirmations, stores their access events exactly once, and sends the console's terminal
 commands (recording the replies). MQTT callbacks only enqueue;
 one loop thread does all database work and all publishing, so each terminal sees messages in order.
+Messages are routed by their topic's channel through one table (`Worker.handlers`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import queue
 import socket
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ import paho.mqtt.client as mqtt
 from flask import Flask
 
 from gatehouse_core.mqtt_client import Will, make_client
-from gatehouse_core.wire.messages import Ack, Birth, CommandReply, Erased, EventBatch, MessageError, decode
+from gatehouse_core.wire.messages import Ack, Birth, CommandReply, EventBatch, MessageError, decode
 from gatehouse_core.wire.topics import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
@@ -34,10 +35,9 @@ from gatehouse_core.wire.topics import (
     server_status,
 )
 from server.extensions import db
-from server.link import event_ingest as events
+from server.link.acks_and_events import AckEventStore
 from server.link.command_sender import CommandSender
 from server.link.publisher import Delivery, SyncPublisher
-from server.models import Terminal
 from server.services import journal
 from server.services.errors import NotFound
 from server.services.privacy import alarms, retention
@@ -47,11 +47,22 @@ from server.state import Gatehouse
 
 log = logging.getLogger(__name__)
 
-_SUBSCRIPTIONS = (Channel.STATUS, Channel.BIRTH, Channel.ACK, Channel.EVENTS, Channel.REPLY)
 _BATCH = 2000  # messages handled per database transaction, at most
-_SENDER_TTL = 30.0  # seconds a cached terminal (doors served) is trusted
 _PRUNE_EVERY = 3600.0
 _REPEAT_WINDOW = 1.0  # seconds in which an identical birth is answered once (terminals resync after 2 s)
+
+
+@dataclass
+class _Round:
+    """A batch's acks, events and replies, collected while it is routed and stored together after it."""
+
+    acks: list[tuple[TopicRef, Ack]] = field(default_factory=list)
+    event_batches: list[tuple[TopicRef, EventBatch]] = field(default_factory=list)
+    replies: list[tuple[TopicRef, CommandReply]] = field(default_factory=list)
+
+
+# Takes one message of a batch: handles it at once, or collects it into the round.
+Handler = Callable[[_Round, TopicRef, bytes], None]
 
 
 class Worker:
@@ -73,10 +84,20 @@ class Worker:
         self._client.on_message = self._on_message
         self.publisher = SyncPublisher(gatehouse.keys, self._publish)
         self.commands = CommandSender(gatehouse.keys, self._send_command)
-        self._senders: dict[tuple[str, str], tuple[float, events.Sender | None]] = {}
+        self.acks_and_events = AckEventStore()
         # Per terminal: applied sequence and roster hash of the last birth answered, when, and the answer's seq.
         self._answered: dict[str, tuple[int, str, float, int]] = {}
         self.connected = threading.Event()
+        # The channels the worker takes (and subscribes to), each with its handler; any other is dropped.
+        # Availability and births are handled one by one as they come; acks and events are stored in one
+        # transaction after the batch, and command replies after them.
+        self.handlers: dict[Channel, Handler] = {
+            Channel.STATUS: self._handle_status,
+            Channel.BIRTH: self._handle_birth,
+            Channel.ACK: self._collect_ack,
+            Channel.EVENTS: self._collect_events,
+            Channel.REPLY: self._collect_reply,
+        }
 
     # ---- paho callbacks (network thread): enqueue only -----------------------------------------------------
 
@@ -84,7 +105,7 @@ class Worker:
         if reason.is_failure:
             log.error("broker refused the worker: %s", reason)
             return
-        client.subscribe([(all_terminals(ch), 1) for ch in _SUBSCRIPTIONS])
+        client.subscribe([(all_terminals(ch), 1) for ch in self.handlers])
         # Terminals answer a retained "online" with a fresh birth message, so none is missed.
         client.publish(server_status(), STATUS_ONLINE, qos=1, retain=True)
         self.connected.set()
@@ -238,29 +259,37 @@ class Worker:
         self.process([(topic, payload)])
 
     def process(self, batch: list[tuple[str, bytes]]) -> None:
-        """Handle a batch: availability and births one by one, acks and events in one transaction."""
-        acks: list[tuple[TopicRef, Ack]] = []
-        event_batches: list[tuple[TopicRef, EventBatch]] = []
-        replies: list[tuple[TopicRef, CommandReply]] = []
+        """Handle a batch: each message by its channel's handler, then the acks, events and replies collected."""
+        round_ = _Round()
         for topic, payload in batch:
             try:
                 ref = parse_topic(topic)
-                if ref.channel is Channel.ACK:
-                    acks.append((ref, self._parse(Ack, ref, payload)))
-                elif ref.channel is Channel.EVENTS:
-                    event_batches.append((ref, self._parse(EventBatch, ref, payload)))
-                elif ref.channel is Channel.REPLY:
-                    replies.append((ref, self._parse(CommandReply, ref, payload)))
-                elif ref.channel in (Channel.STATUS, Channel.BIRTH):
-                    self._one(ref, payload)
-                else:
+                handler = self.handlers.get(ref.channel)
+                if handler is None:
                     log.warning("dropped message on %s: the worker does not take this channel", topic)
+                    continue
+                handler(round_, ref, payload)
             except (TopicError, MessageError) as exc:
                 log.warning("dropped message on %s: %s", topic, exc)
-        if acks or event_batches:
-            self._acks_and_events(acks, event_batches)
-        if replies:
-            self._replies(replies)
+        if round_.acks or round_.event_batches:
+            self._acks_and_events(round_.acks, round_.event_batches)
+        if round_.replies:
+            self._replies(round_.replies)
+
+    def _collect_ack(self, round_: _Round, ref: TopicRef, payload: bytes) -> None:
+        round_.acks.append((ref, self._parse(Ack, ref, payload)))
+
+    def _collect_events(self, round_: _Round, ref: TopicRef, payload: bytes) -> None:
+        round_.event_batches.append((ref, self._parse(EventBatch, ref, payload)))
+
+    def _collect_reply(self, round_: _Round, ref: TopicRef, payload: bytes) -> None:
+        round_.replies.append((ref, self._parse(CommandReply, ref, payload)))
+
+    def _handle_status(self, round_: _Round, ref: TopicRef, payload: bytes) -> None:
+        self._one(ref, lambda: self._status(ref, payload))
+
+    def _handle_birth(self, round_: _Round, ref: TopicRef, payload: bytes) -> None:
+        self._one(ref, lambda: self._birth(ref, payload))
 
     @staticmethod
     def _parse(model: type[Ack] | type[EventBatch] | type[CommandReply], ref: TopicRef, payload: bytes) -> Any:
@@ -269,16 +298,11 @@ class Worker:
             raise MessageError(f"{model.__name__} names another terminal than its topic")
         return message
 
-    def _one(self, ref: TopicRef, payload: bytes) -> None:
+    def _one(self, ref: TopicRef, work: Callable[[], tuple[int, str] | None]) -> None:
+        """Do one message's work in its own transaction; then confirm a birth's answer with an InSync if asked."""
         with self.app.app_context():
             try:
-                confirm: tuple[int, str] | None = None
-                if ref.channel is Channel.STATUS:
-                    if payload not in (STATUS_ONLINE, STATUS_OFFLINE):
-                        raise MessageError("status payload must be 'online' or 'offline'")
-                    terminals.record_status(db.session, ref.site, ref.terminal, online=payload == STATUS_ONLINE)
-                else:
-                    confirm = self._birth(ref, payload)
+                confirm = work()
                 db.session.commit()
                 if confirm is not None and self.connected.is_set():
                     # Only after the commit, and after the answer's parts went to the client: MQTT keeps the
@@ -290,6 +314,13 @@ class Worker:
             except Exception:
                 db.session.rollback()
                 log.exception("failed to handle %s message from %s", ref.channel.value, ref.terminal)
+
+    @staticmethod
+    def _status(ref: TopicRef, payload: bytes) -> None:
+        """Record a terminal's availability (its retained status, or its last will)."""
+        if payload not in (STATUS_ONLINE, STATUS_OFFLINE):
+            raise MessageError("status payload must be 'online' or 'offline'")
+        terminals.record_status(db.session, ref.site, ref.terminal, online=payload == STATUS_ONLINE)
 
     def _birth(self, ref: TopicRef, payload: bytes) -> tuple[int, str] | None:
         """Record and answer a birth; the sequence and nonce an InSync must confirm, if the birth asks for one."""
@@ -323,90 +354,12 @@ class Worker:
             return last[3]
         return None
 
-    def _sender(self, ref: TopicRef, doors: Iterable[int] = ()) -> events.Sender | None:
-        """The terminal behind a topic, cached; looked up again when it names a door it did not serve."""
-        key = (ref.site, ref.terminal)
-        now = time.monotonic()
-        cached = self._senders.get(key)
-        fresh = cached is not None and now - cached[0] < _SENDER_TTL
-        if fresh and cached is not None and cached[1] is not None and not set(doors) <= cached[1].doors:
-            fresh = now - cached[0] < 1.0
-        if not fresh:
-            try:
-                cached = (
-                    now,
-                    events.sender_of(db.session, terminals.find_terminal(db.session, ref.site, ref.terminal)),
-                )
-            except NotFound:
-                cached = (now, None)
-            self._senders[key] = cached
-        return cached[1] if cached is not None else None
-
     def _acks_and_events(
         self, acks: list[tuple[TopicRef, Ack]], event_batches: list[tuple[TopicRef, EventBatch]]
     ) -> None:
-        """Store a round of acks and events in one transaction; if that fails, message by message."""
-        messages: list[tuple[TopicRef, Ack | EventBatch]] = [*acks, *event_batches]
+        """Store a round of acks and events, then send each terminal its receipt."""
         with self.app.app_context():
-            receipts = self._store(messages)
-            if receipts is None:
-                # One bad message must not hold back everybody else's: retry each on its own.
-                receipts = _Receipts()
-                for message in messages:
-                    one = self._store([message])
-                    if one is None:
-                        log.error(
-                            "dropped a %s message from %s that cannot be stored", message[1].type, message[0].terminal
-                        )
-                    else:
-                        receipts.merge(one)
+            receipts = self.acks_and_events.store(db.session, [*acks, *event_batches])
         for (site, ident), (settled, rejected, erased) in receipts.by_terminal.items():
             if settled or rejected or erased:
                 self.publisher.send_receipt(site, ident, settled, rejected, erased)
-
-    def _store(self, messages: list[tuple[TopicRef, Ack | EventBatch]]) -> _Receipts | None:
-        receipts = _Receipts()
-        try:
-            for ref, message in messages:
-                if isinstance(message, Ack):
-                    sender = self._sender(ref)
-                    terminal = db.session.get(Terminal, sender.terminal_id) if sender is not None else None
-                    if terminal is None:
-                        log.warning("dropped ack from unknown terminal %s", ref.terminal)
-                        continue
-                    receipts.of(ref)[2].extend(terminals.record_ack(db.session, terminal, message))
-                else:
-                    sender = self._sender(ref, {e.door for e in message.events})
-                    if sender is None:
-                        log.warning("dropped events from unknown terminal %s", ref.terminal)
-                        continue
-                    result = events.ingest(db.session, [(sender, list(message.events))])
-                    receipts.of(ref)[0].extend(result.settled)
-                    receipts.of(ref)[1].extend(result.rejected)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            log.exception("failed to store acks and events")
-            return None
-        return receipts
-
-
-class _Receipts:
-    """What to confirm to each terminal: settled events, refused events, recorded erasures."""
-
-    def __init__(self) -> None:
-        self.by_terminal: dict[tuple[str, str], tuple[list[str], list[str], list[Erased]]] = defaultdict(
-            lambda: ([], [], [])
-        )
-
-    def of(self, ref: TopicRef) -> tuple[list[str], list[str], list[Erased]]:
-        """The lists for one terminal."""
-        return self.by_terminal[(ref.site, ref.terminal)]
-
-    def merge(self, other: _Receipts) -> None:
-        """Add another round's receipts."""
-        for key, (settled, rejected, erased) in other.by_terminal.items():
-            mine = self.by_terminal[key]
-            mine[0].extend(settled)
-            mine[1].extend(rejected)
-            mine[2].extend(erased)
