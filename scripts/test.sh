@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh Debian/Ubuntu machine, then run it:
 # system packages (mosquitto, PostgreSQL, python3-venv, Chromium), a virtualenv with the project and its
-# dev tools, then ruff, mypy and pytest. Extra arguments go to pytest.
+# dev tools, then ruff, mypy, import-linter and pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +52,8 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy"
 .venv/bin/mypy
+echo "== import-linter (the layers in pyproject.toml's [tool.importlinter])"
+.venv/bin/lint-imports
 echo "== pytest (SQLite and PostgreSQL, real mosquitto, real pcscd with a virtual reader and card, Chromium)"
 # Here the PC/SC and browser tests must run, not skip: a missing stack or browser is a failure.
 # The browser tests' screenshots go to $GATEHOUSE_ARTIFACTS/screenshots (default artifacts/screenshots).
