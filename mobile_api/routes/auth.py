@@ -24,11 +24,12 @@ from mobile_api.schemas.auth import (
 from mobile_api.schemas.common import ApiError, IdPath
 from mobile_api.state import mobile
 from server.extensions import db
-from server.models import ResidentAccount, SessionEnd
-from server.services.accounts import app_accounts, app_sessions, login_codes, login_throttle
+from server.models import SessionEnd
+from server.services.accounts import app_sessions, login_codes, sign_in
 from server.services.accounts.app_sessions import IssuedTokens, TokenRefused
 from server.services.accounts.login_codes import CodeSenderError
-from server.services.errors import DomainError, RuleViolation
+from server.services.accounts.sign_in import SignInRefused, TooManyAttempts
+from server.services.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -36,24 +37,6 @@ public = public_blueprint("auth", __name__, "Sign-in")
 bp = resident_blueprint("session", __name__, "Sign-in")
 
 CODE_SENT = "If this phone or username has the app, a code is on its way."
-
-
-class SignInRefused(DomainError):
-    """A wrong login, password or code (the same answer whether or not the account exists)."""
-
-    code = "bad_credentials"
-    http_status = 401
-
-
-class TooManyAttempts(DomainError):
-    """Too many failed attempts for this login or from this address; `retry_after` seconds to wait."""
-
-    code = "too_many_attempts"
-    http_status = 429
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class CodeSignInUnavailable(DomainError):
@@ -81,38 +64,6 @@ for _blueprint in (public, bp):
 
 def _address() -> str:
     return request.remote_addr or "unknown"
-
-
-def _throttle_key(login: str) -> str:
-    """One key per account however the login is typed: a phone's spacing does not buy extra guesses."""
-    text = login.strip()
-    return "app:" + (app_accounts.phone_key(text) or text.lower())
-
-
-def _signed_in(key: str, account: ResidentAccount, device: str, how: str) -> tuple[Response, int]:
-    """Forget the login's failures, start a session for the device and answer with its tokens."""
-    login_throttle.clear(db.session, key)
-    issued = app_sessions.start_session(
-        db.session, mobile().access_key, account, mobile().policy, device=device, how=how
-    )
-    db.session.commit()
-    return reply(_pair(issued))
-
-
-def _check_throttle(key: str) -> None:
-    verdict = login_throttle.check(db.session, key, _address())
-    if not verdict.allowed:
-        raise TooManyAttempts(
-            f"Too many failed attempts; wait {verdict.retry_after_s} seconds and try again.",
-            retry_after=verdict.retry_after_s,
-        )
-
-
-def _failed(key: str, error: DomainError) -> DomainError:
-    """Remember a failed attempt (committed, as the error rolls the request back) and return the error to raise."""
-    login_throttle.record_failure(db.session, key, _address())
-    db.session.commit()
-    return error
 
 
 def _pair(issued: IssuedTokens) -> TokenPair:
@@ -143,12 +94,17 @@ def _code_sender() -> login_codes.CodeSender:
     "wrong login or password, and 429 `too_many_attempts` (with Retry-After) after repeated failures.",
 )
 def login(body: LoginRequest) -> tuple[Response, int]:
-    key = _throttle_key(body.login)
-    _check_throttle(key)
-    account = app_accounts.authenticate(db.session, body.login, body.password)
-    if account is None:
-        raise _failed(key, SignInRefused("The login or the password is wrong."))
-    return _signed_in(key, account, body.device, "password")
+    issued = sign_in.app_password_sign_in(
+        db.session,
+        body.login,
+        body.password,
+        _address(),
+        access_key=mobile().access_key,
+        policy=mobile().policy,
+        device=body.device,
+    )
+    db.session.commit()
+    return reply(_pair(issued))
 
 
 @public.post(
@@ -182,14 +138,18 @@ def request_code(body: CodeRequest) -> tuple[Response, int]:
 )
 def code_login(body: CodeLoginRequest) -> tuple[Response, int]:
     _code_sender()
-    key = _throttle_key(body.login)
-    _check_throttle(key)
-    account = login_codes.check_code(db.session, mobile().code_key, body.login, body.code)
-    if account is None:
-        raise _failed(
-            key, SignInRefused("This code is wrong, expired or already used; ask for a new one.", code="bad_code")
-        )
-    return _signed_in(key, account, body.device, "code")
+    issued = sign_in.app_code_sign_in(
+        db.session,
+        body.login,
+        body.code,
+        _address(),
+        access_key=mobile().access_key,
+        code_key=mobile().code_key,
+        policy=mobile().policy,
+        device=body.device,
+    )
+    db.session.commit()
+    return reply(_pair(issued))
 
 
 @public.post(
@@ -244,17 +204,9 @@ def logout_all() -> tuple[Response, int]:
 )
 def change_password(body: PasswordChange) -> tuple[Response, int]:
     me = resident()
-    key = f"app:account:{me.account.id}"
-    _check_throttle(key)
-    try:
-        ended = app_accounts.set_password(
-            db.session, me.account, body.current_password, body.new_password, keep_session=me.app_session.id
-        )
-    except RuleViolation as exc:
-        if exc.code == "wrong_password":
-            raise _failed(key, exc) from None
-        raise
-    login_throttle.clear(db.session, key)
+    ended = sign_in.change_app_password(
+        db.session, me.account, body.current_password, body.new_password, _address(), keep_session=me.app_session.id
+    )
     db.session.commit()
     return reply(SessionsEnded(sessions_ended=ended))
 

@@ -16,8 +16,8 @@ from wtforms.validators import DataRequired, Length
 from server.console.i18n import LANGUAGES
 from server.extensions import db
 from server.services import audit
-from server.services.accounts import login_throttle
-from server.services.accounts.users import authenticate
+from server.services.accounts import sign_in
+from server.services.accounts.sign_in import SignInRefused, TooManyAttempts
 from server.services.audit import Actor
 
 bp = Blueprint("auth", __name__)
@@ -49,21 +49,16 @@ def login() -> ResponseReturnValue:
         return redirect(url_for("views.dashboard"))
     form = LoginForm()
     if form.validate_on_submit():
-        username, address = form.username.data or "", _address()
-        throttle = login_throttle.check(db.session, username, address)
-        if not throttle.allowed:
-            minutes = max(1, (throttle.retry_after_s + 59) // 60)
+        try:
+            user = sign_in.console_sign_in(db.session, form.username.data or "", form.password.data or "", _address())
+        except TooManyAttempts as exc:
+            minutes = max(1, (exc.retry_after + 59) // 60)
             flash(_("Too many failed logins. Try again in %(minutes)d minutes.", minutes=minutes), "error")
-            return render_template("login.html", form=form), 429, {"Retry-After": str(throttle.retry_after_s)}
-        user = authenticate(db.session, username, form.password.data or "")
-        if user is None:
-            login_throttle.record_failure(db.session, username, address)
-            db.session.commit()
+            return render_template("login.html", form=form), 429, {"Retry-After": str(exc.retry_after)}
+        except SignInRefused:
             flash(_("Wrong username or password."), "error")
             return render_template("login.html", form=form), 401
-        login_throttle.clear(db.session, username)
         login_user(user)
-        audit.record(db.session, Actor.of(user), "user.login", "console_user", user.id)
         db.session.commit()
         return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", form=form)
