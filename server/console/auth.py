@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from server.console.i18n import LANGUAGES
@@ -28,6 +28,14 @@ class LoginForm(FlaskForm):
 
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
+
+
+class LanguageForm(FlaskForm):
+    """The console language, and the page to return to."""
+
+    # The codes only: base.html draws the switcher itself, with each language named in its own words.
+    language = SelectField(_l("Language"), choices=list(LANGUAGES))
+    next = HiddenField()
 
 
 def _safe_next(target: str | None) -> str:
@@ -90,9 +98,9 @@ def logout_everywhere() -> ResponseReturnValue:
 @login_required
 def language() -> ResponseReturnValue:
     """Remember the user's console language."""
-    choice = request.form.get("language", "")
-    if choice not in LANGUAGES:
+    form = LanguageForm()
+    if not form.validate_on_submit():
         abort(400, _("Choose one of the offered languages."))
-    current_user.language = choice
+    current_user.language = form.language.data
     db.session.commit()
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(_safe_next(form.next.data))
