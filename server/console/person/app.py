@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Blueprint, flash, request
+from flask import Blueprint, flash
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import EqualTo
 
+from server.console.forms import field_errors
 from server.console.person.common import actor, back, load_person, refused, render_person
 from server.console.roles import MANAGERS, require_role
 from server.extensions import db
@@ -29,6 +34,23 @@ ENABLE_FIELDS = {
 }
 # Refusals that belong to no single field (visitor, inactive, no_account) are shown at the top of the section.
 GENERAL_FIELD = "app_account"
+
+
+def _stripped(value: str | None) -> str:
+    return value.strip() if value else ""
+
+
+class EnableForm(FlaskForm):
+    """Turning the app on: an optional username, and an optional first password typed twice (never shown again)."""
+
+    app_username = StringField(default="", filters=[_stripped])
+    app_password = PasswordField(default="")
+    app_password_repeat = PasswordField(
+        default="",
+        validators=[
+            EqualTo("app_password", _l("The two passwords differ; type the same password in both fields.")),
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -72,14 +94,13 @@ def phone_app(person: Person) -> PhoneApp:
 def enable(person_id: int) -> ResponseReturnValue:
     """Turn the app on, with an optional username and an optional first password (never shown again)."""
     person = load_person(person_id)
-    username = request.form.get("app_username", "").strip()
-    password = request.form.get("app_password", "")
-    values = {"app_username": username}
-    if password != request.form.get("app_password_repeat", ""):
-        errors = {"app_password_repeat": _("The two passwords differ; type the same password in both fields.")}
-        return render_person(person, status=422, errors=errors, values=values)
+    form = EnableForm()
+    values = {"app_username": form.app_username.data}
+    if not form.validate_on_submit():
+        return render_person(person, status=422, errors=field_errors(form), values=values)
+    username, password = form.app_username.data or None, form.app_password.data or None
     try:
-        app_accounts.enable_account(db.session, actor(), person, username=username or None, password=password or None)
+        app_accounts.enable_account(db.session, actor(), person, username=username, password=password)
     except DomainError as exc:
         return refused(person, ENABLE_FIELDS.get(exc.code, GENERAL_FIELD), exc, values)
     db.session.commit()

@@ -7,12 +7,16 @@ from flask import (
     flash,
     make_response,
     render_template,
-    request,
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, StringField
+from wtforms.validators import InputRequired
 
 from gatehouse_core import app_code
+from server.console.forms import field_errors
 from server.console.person.common import (
     CREDENTIAL_LABELS,
     actor,
@@ -35,6 +39,26 @@ from server.services.people import credentials
 from server.services.terminals import commands
 from server.state import state
 
+CHOOSE_TERMINAL = _l("Choose a terminal at the person's site.")
+
+
+class CardForm(FlaskForm):
+    """A key card's UID as typed (the credentials service checks it)."""
+
+    uid = StringField(default="")
+
+
+class CaptureForm(FlaskForm):
+    """The terminal that is to read the next card presented."""
+
+    terminal = IntegerField(validators=[InputRequired(CHOOSE_TERMINAL)], invalid_value_message=CHOOSE_TERMINAL)
+
+
+class IdDocumentForm(FlaskForm):
+    """An ID document's number as typed (the credentials service checks it)."""
+
+    id_number = StringField(default="")
+
 
 @bp.post("/<int:person_id>/cards")
 @require_role(*MANAGERS)
@@ -42,11 +66,14 @@ def add_card(person_id: int) -> ResponseReturnValue:
     """Register a key card by its typed UID."""
 
     person = load_person(person_id)
-    uid = request.form.get("uid", "")
+    form = CardForm()
+    values = {"uid": form.uid.data}
+    if not form.validate_on_submit():
+        return render_person(person, status=422, errors=field_errors(form), values=values)
     try:
-        credentials.add_card(db.session, actor(), state().keys, person, uid)
+        credentials.add_card(db.session, actor(), state().keys, person, form.uid.data)
     except DomainError as exc:
-        return refused(person, "uid", exc, {"uid": uid})
+        return refused(person, "uid", exc, values)
     db.session.commit()
     flash(_("Card added."), "success")
     return back(person)
@@ -57,9 +84,10 @@ def add_card(person_id: int) -> ResponseReturnValue:
 def capture_card(person_id: int) -> ResponseReturnValue:
     """Ask a terminal of the person's site to read the next card presented there."""
     person = load_person(person_id)
-    terminal = db.session.get(Terminal, request.form.get("terminal", type=int) or 0)
-    if terminal is None:
-        return render_person(person, status=422, errors={"terminal": _("Choose a terminal at the person's site.")})
+    form = CaptureForm()
+    terminal = db.session.get(Terminal, form.terminal.data) if form.validate_on_submit() else None
+    if terminal is None:  # none chosen, or one that no longer exists
+        return render_person(person, status=422, errors={"terminal": str(CHOOSE_TERMINAL)})
     # commands.capture_card refuses a terminal of another site (other_site) and an inactive person.
     try:
         command = commands.capture_card(db.session, actor(), terminal, person)
@@ -86,11 +114,14 @@ def add_id_document(person_id: int) -> ResponseReturnValue:
     """Register an ID document by its number."""
 
     person = load_person(person_id)
-    number = request.form.get("id_number", "")
+    form = IdDocumentForm()
+    values = {"id_number": form.id_number.data}
+    if not form.validate_on_submit():
+        return render_person(person, status=422, errors=field_errors(form), values=values)
     try:
-        credentials.add_id_document(db.session, actor(), state().keys, person, number)
+        credentials.add_id_document(db.session, actor(), state().keys, person, form.id_number.data)
     except DomainError as exc:
-        return refused(person, "id_number", exc, {"id_number": number})
+        return refused(person, "id_number", exc, values)
     db.session.commit()
     flash(_("ID document added."), "success")
     return back(person)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from flask import (
     abort,
     flash,
-    request,
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import IntegerField
+from wtforms.validators import InputRequired
 
 from server.console.person.common import actor, back, bp, load_person, refused, render_person
 from server.console.roles import MANAGERS, require_role
@@ -18,6 +21,14 @@ from server.models import (
 )
 from server.services.access import access
 from server.services.errors import DomainError
+
+CHOOSE_GROUP = _l("Choose an access group.")
+
+
+class AddGroupForm(FlaskForm):
+    """The access group to add the person to."""
+
+    group = IntegerField(validators=[InputRequired(CHOOSE_GROUP)], invalid_value_message=CHOOSE_GROUP)
 
 
 @bp.get("/<int:person_id>")
@@ -35,9 +46,10 @@ def show(person_id: int) -> ResponseReturnValue:
 def add_group(person_id: int) -> ResponseReturnValue:
     """Add the person to an access group of their site."""
     person = load_person(person_id)
-    group = db.session.get(AccessGroup, request.form.get("group", type=int) or 0)
-    if group is None:
-        return render_person(person, status=422, errors={"group": _("Choose an access group.")})
+    form = AddGroupForm()
+    group = db.session.get(AccessGroup, form.group.data) if form.validate_on_submit() else None
+    if group is None:  # none chosen, or one that no longer exists
+        return render_person(person, status=422, errors={"group": str(CHOOSE_GROUP)})
     try:
         access.add_member(db.session, actor(), group, person)
     except DomainError as exc:
