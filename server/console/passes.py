@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -12,8 +11,12 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
+from wtforms import DateField, Field, HiddenField, IntegerField, StringField
+from wtforms.validators import AnyOf, Optional
 
+from server.console.forms import field_errors
 from server.console.roles import ANY_ROLE, MANAGERS, require_role
 from server.extensions import db
 from server.models import PassStatus, Site, VisitorPass
@@ -36,37 +39,62 @@ def status_label(status: PassStatus) -> str:
     return str(STATUS_LABELS.get(status, status.value))
 
 
-def _day(name: str, errors: dict[str, str]) -> date | None:
-    text = request.args.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        errors[name] = _("Enter a date like 2026-05-01.")
-        return None
+_CHOOSE_SITE = _l("Choose one of the listed sites.")
+_DATE_LIKE = _l("Enter a date like 2026-05-01.")
+
+
+def _host(value: str | None) -> str:
+    return value.strip()[:200] if value else ""
+
+
+class PassFilterForm(FlaskForm):
+    """The list's filters, read from the query string (no CSRF: it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    site = IntegerField(validators=[Optional()], invalid_value_message=_CHOOSE_SITE)
+    # Only an empty value means any status; anything else, blanks included, must name one.
+    status = StringField(
+        validators=[
+            Optional(strip_whitespace=False),
+            AnyOf([s.value for s in PassStatus], _l("Choose one of the listed statuses.")),
+        ]
+    )
+    host = StringField(filters=[_host])
+    first_day = DateField(name="from", validators=[Optional()], invalid_value_message=_DATE_LIKE)
+    last_day = DateField(name="to", validators=[Optional()], invalid_value_message=_DATE_LIKE)
+
+
+class RevokeForm(FlaskForm):
+    """Revoking a pass, and the list page (with its filters) to go back to."""
+
+    next = HiddenField(default="")
 
 
 def _filters(sites: dict[int, Site]) -> tuple[PassFilter, dict[str, str]]:
     """The list's filters from the query string; unusable ones are ignored and explained."""
-    errors: dict[str, str] = {}
-    site_id = request.args.get("site", type=int)
-    if site_id is not None and site_id not in sites:
-        errors["site"] = _("Choose one of the listed sites.")
-        site_id = None
-    status = None
-    status_text = request.args.get("status", "")
-    if status_text:
-        try:
-            status = PassStatus(status_text)
-        except ValueError:
-            errors["status"] = _("Choose one of the listed statuses.")
-    first, last = _day("from", errors), _day("to", errors)
+    form = PassFilterForm(request.args)
+    form.validate()
+    if form.site.data is not None and form.site.data not in sites:
+        form.site.errors.append(_CHOOSE_SITE)
+    first, last = form.first_day.data, form.last_day.data
     if first is not None and last is not None and last < first:
-        errors["to"] = _("End the date range on or after its first day.")
-        last = None
-    host = request.args.get("host", "").strip()[:200]
-    return PassFilter(site_id=site_id, status=status, host=host, first_day=first, last_day=last), errors
+        form.last_day.errors.append(_("End the date range on or after its first day."))
+    status = _usable(form.status)
+    flt = PassFilter(
+        site_id=_usable(form.site),
+        status=PassStatus(status) if status else None,
+        host=form.host.data,
+        first_day=_usable(form.first_day),
+        last_day=_usable(form.last_day),
+    )
+    return flt, field_errors(form)
+
+
+def _usable(field: Field) -> Any:
+    """A filter's value, or None when it was refused (a refused filter is ignored, and explained)."""
+    return None if field.errors else field.data
 
 
 def window_text(visitor_pass: VisitorPass, site: Site) -> str:
@@ -108,8 +136,7 @@ def index() -> ResponseReturnValue:
     return render_template("passes/index.html", **context)
 
 
-def _back() -> str:
-    target = request.form.get("next", "")
+def _back(target: str) -> str:
     parts = urlsplit(target)
     if target.startswith("/") and not target.startswith("//") and not parts.netloc and not parts.scheme:
         return target
@@ -123,6 +150,9 @@ def revoke(pass_id: int) -> ResponseReturnValue:
     visitor_pass = db.session.get(VisitorPass, pass_id)
     if visitor_pass is None:
         abort(404, _("No visitor pass with this id."))
+    form = RevokeForm()
+    if not form.validate_on_submit():
+        abort(400)
     before = visitor_pass.status
     passes.revoke_pass(db.session, Actor.of(current_user._get_current_object()), visitor_pass)
     db.session.commit()
@@ -133,4 +163,4 @@ def revoke(pass_id: int) -> ResponseReturnValue:
             _("The pass for %(name)s had already ended; nothing changed.", name=visitor_pass.visitor_name),
             "info",
         )
-    return redirect(_back())
+    return redirect(_back(form.next.data))
