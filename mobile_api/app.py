@@ -13,7 +13,7 @@ from mobile_api.errors import register_error_handlers, validation_error
 from mobile_api.limits import make_limiter
 from mobile_api.schemas.common import ApiError
 from mobile_api.state import build_state
-from server.extensions import db
+from server.models import db
 from server.web.uploads import InMemoryUploadRequest
 
 API_VERSION = "1.0.0"

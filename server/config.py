@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
 from gatehouse_core.configfile import StrictModel, load_config
 from gatehouse_core.configtypes import ConfigPath, LogLevel, MqttConfig, Port
 from gatehouse_core.face.config import FaceEngineConfig
-from gatehouse_core.face.enroll import PhotoLimits
-from gatehouse_core.face.quality import QualityLimits
+
+if TYPE_CHECKING:  # the photo gates need OpenCV and Pillow, which the phone-app API installs without
+    from gatehouse_core.face.enroll import PhotoLimits
+    from gatehouse_core.face.quality import QualityLimits
 
 
 def _database_url(value: str) -> str:
@@ -55,6 +57,8 @@ class FaceServerConfig(FaceEngineConfig):
 
     def quality_limits(self) -> QualityLimits:
         """The enrollment gates' thresholds."""
+        from gatehouse_core.face.quality import QualityLimits
+
         return QualityLimits(
             min_face_px=self.min_face_px,
             min_sharpness=self.min_sharpness,
@@ -64,6 +68,8 @@ class FaceServerConfig(FaceEngineConfig):
 
     def photo_limits(self) -> PhotoLimits:
         """What a photo may be before it is decoded."""
+        from gatehouse_core.face.enroll import PhotoLimits
+
         return PhotoLimits(max_bytes=self.max_photo_bytes, max_pixels=self.max_photo_pixels)
 
 

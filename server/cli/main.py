@@ -9,7 +9,6 @@ import click
 
 from server.cli.app_accounts import app_accounts
 from server.cli.broker import broker
-from server.cli.common import setup_logging
 from server.cli.database import db_group
 from server.cli.demo import demo
 from server.cli.face import face
@@ -23,8 +22,7 @@ from server.cli.subject_access import subject_access
 from server.cli.terminal import terminal
 from server.cli.users import users_group
 
-# setup_logging lives in server.cli.common; server.ops.demo still imports it from here.
-__all__ = ["main", "setup_logging"]
+__all__ = ["main"]
 
 
 @click.group()

@@ -153,7 +153,7 @@ def _wait_http(url: str, deadline: float, children: list[subprocess.Popen[bytes]
 
 def run_demo(data_dir: Path, http_port: int, mqtt_port: int, api_port: int = 8090) -> int:
     """Run the demo until Ctrl-C; returns the exit code."""
-    from server.cli.main import setup_logging
+    from server.cli.common import setup_logging
 
     setup_logging("INFO")
     started = time.monotonic()
