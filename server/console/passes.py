@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateField, Field, HiddenField, IntegerField, StringField
+from wtforms import DateField, Field, HiddenField, StringField
 from wtforms.validators import AnyOf, Optional
 
 from server.console.forms import field_errors
@@ -47,13 +47,21 @@ def _host(value: str | None) -> str:
     return value.strip()[:200] if value else ""
 
 
+def _whole_number(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
 class PassFilterForm(FlaskForm):
     """The list's filters, read from the query string (no CSRF: it changes nothing)."""
 
     class Meta:
         csrf = False
 
-    site = IntegerField(validators=[Optional()], invalid_value_message=_CHOOSE_SITE)
+    # What is no number at all is no site filter (the select offers only numbers); an unknown site is refused below.
+    site = StringField(filters=[_whole_number])
     # Only an empty value means any status; anything else, blanks included, must name one.
     status = StringField(
         validators=[
