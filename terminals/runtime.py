@@ -5,11 +5,12 @@ visitor pass, face), pulses the relay and keeps the event, applies signed sync m
 what it applied (with each erasure), delivers events from its outbox until the server's receipt names
 them, and asks again (birth) whenever it notices a gap. Doors keep deciding whatever the link does; only
 face matching waits after start and each reconnect until the server confirms the roster (see FaceHold).
+The broker connection is `server_link`, events on their way out are `outbox`, the configured devices come
+from `hardware`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import logging
 import queue
@@ -21,22 +22,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
 from gatehouse_core import __version__
 from gatehouse_core.keyring import load_credential_key, load_public_key, load_seal_key
-from gatehouse_core.mqtt_client import Will, make_client
-from gatehouse_core.wire.messages import Ack, Birth, Decision, EntryMethod, EventBatch, EventRecord, encode
-from gatehouse_core.wire.topics import STATUS_OFFLINE, STATUS_ONLINE, Channel, server_status, terminal_topic
+from gatehouse_core.wire.messages import Ack, Birth, Decision, EntryMethod, EventRecord, encode
+from gatehouse_core.wire.topics import STATUS_ONLINE, Channel, server_status
 from terminals.command_handling import RemoteCommands
 from terminals.config import TerminalConfig
 from terminals.control import ControlError, ControlServer
 from terminals.decision import DecisionEngine, Reason, Verdict
 from terminals.doors import DoorController
 from terminals.face_service import FaceService
+from terminals.hardware import make_drivers, make_relay
 from terminals.inputs import Driver, FaceAttempt, Presentation
 from terminals.lockout import Lockout, LockoutPolicy
-from terminals.relay import Relay, SimulatedRelay
+from terminals.outbox import EventOutbox
+from terminals.relay import Relay
+from terminals.server_link import Connected, Disconnected, Incoming, ServerLink
 from terminals.store import TerminalStore
 from terminals.sync_apply import FaceHold, SyncApplier
 
@@ -51,27 +52,6 @@ class LinkState(enum.Enum):
     ONLINE = "online"
     OFFLINE = "offline"
     STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class Connected:
-    """The broker accepted the connection."""
-
-
-@dataclass(frozen=True)
-class Disconnected:
-    """The broker connection dropped (paho reconnects with backoff)."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """A message on one of this terminal's topics."""
-
-    topic: str
-    payload: bytes
-    retained: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,9 +79,6 @@ class ControlOp:
 
 Event = Connected | Disconnected | Incoming | NewEvents | Presented | ControlOp
 
-EVENT_BATCH = 500  # events per message
-EVENT_RESEND_AFTER = 10.0  # seconds without a receipt before an event is sent again
-EVENT_IN_FLIGHT = 2000  # events sent and awaiting a receipt, at most
 RESYNC_MIN_INTERVAL = 2.0  # seconds between births asking for missing changes
 SYNC_STALL_TIMEOUT = 30.0  # seconds a half-received delta or snapshot may wait for its next part
 FACE_SYNC_WAIT_S = 10.0  # hold of a terminal without face entry (it only tracks sync; nothing waits on it)
@@ -154,13 +131,10 @@ class TerminalRuntime:
         self.control: ControlServer | None = ControlServer(
             config.control_socket or config.data_dir / "control.sock", self._control_dispatch, self._default_door
         )
-        self._in_flight: dict[str, float] = {}
-        # Whether the outbox may hold events not yet in flight (it may after a restart).
-        self._unsent = True
+        self.outbox = EventOutbox(self.store, config.terminal_id)
         self._last_birth = 0.0
         self._resync_wanted = False
         self._verify_after_catch_up = False
-        self._topic = {ch: terminal_topic(config.site, config.terminal_id, ch) for ch in Channel}
         self.commands = RemoteCommands(
             self.store,
             self.server_key,
@@ -171,28 +145,7 @@ class TerminalRuntime:
             reply=self._reply,
             resync=self._want_resync,
         )
-        self._client = make_client(
-            f"terminal-{config.terminal_id}",
-            config.mqtt,
-            username=config.terminal_id,
-            will=Will(self._topic[Channel.STATUS], STATUS_OFFLINE),
-        )
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
-
-    # paho callbacks (network thread): enqueue only.
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if not reason.is_failure:
-            self._events.put(Connected())
-        else:
-            self._events.put(Disconnected(str(reason)))
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self._events.put(Disconnected(str(reason)))
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._events.put(Incoming(message.topic, bytes(message.payload), bool(message.retain)))
+        self.link = ServerLink(config, self._events.put)
 
     def submit_events(self, events: tuple[EventRecord, ...]) -> None:
         """Queue access events for the outbox (safe from any thread)."""
@@ -222,8 +175,7 @@ class TerminalRuntime:
     def run(self) -> None:
         """Run until the stop event is set."""
         self.state = LinkState.CONNECTING
-        self._client.connect_async(self.config.mqtt.host, self.config.mqtt.port, keepalive=self.config.mqtt.keepalive)
-        self._client.loop_start()
+        self.link.start()
         log.info(
             "terminal %s started; connecting to %s:%d",
             self.config.terminal_id,
@@ -287,7 +239,7 @@ class TerminalRuntime:
             pass_use=verdict.pass_id if verdict.granted else None,
             code_use=verdict.code_use if verdict.granted else None,
         )
-        self._unsent = True
+        self.outbox.added()
         if verdict.guess:
             self._wrong_guess(verdict, now)
         log.info("door %d: %s by %s", verdict.door, "granted" if verdict.granted else "denied", verdict.method.value)
@@ -344,17 +296,9 @@ class TerminalRuntime:
             self.hold.connected()
             if self.faces is not None:
                 self.faces.hold()
-            self._client.subscribe(
-                [
-                    (self._topic[Channel.SYNC], 1),
-                    (self._topic[Channel.COMMAND], 1),
-                    (self._topic[Channel.RECEIPT], 1),
-                    (server_status(), 1),
-                ]
-            )
-            self._client.publish(self._topic[Channel.STATUS], STATUS_ONLINE, qos=1, retain=True)
+            self.link.online()
             self.state = LinkState.ONLINE
-            self._resend_all()
+            self.outbox.resend_all()
             self._announce()
             if self.store.pending_erasures():
                 self._ack()
@@ -369,31 +313,28 @@ class TerminalRuntime:
             self._control(event)
         elif isinstance(event, NewEvents):
             self.store.add_events(event.events)
-            self._unsent = True
-        elif event.topic == self._topic[Channel.SYNC]:
+            self.outbox.added()
+        elif event.topic == self.link.topic[Channel.SYNC]:
             self._on_sync(event.payload)
-        elif event.topic == self._topic[Channel.RECEIPT]:
+        elif event.topic == self.link.topic[Channel.RECEIPT]:
             receipt = self.sync.handle_receipt(event.topic, event.payload)
             if receipt is not None:
-                settled = (*receipt.events, *receipt.rejected)
-                self.store.purge_events(settled)
-                self.store.purge_erasures(receipt.erasures)
-                for uid in settled:
-                    self._in_flight.pop(uid, None)
+                self.outbox.settle(receipt)
         elif event.topic == server_status():
             # The retained copy arrives right after our own connect-time announcement; only a live
             # "online" means a (re)started worker that has not heard us yet.
             if event.payload == STATUS_ONLINE and self.state is LinkState.ONLINE and not event.retained:
                 # A restarted worker: announce again and send anything unreceipted again.
-                self._resend_all()
+                self.outbox.resend_all()
                 self._announce()
-        elif event.topic == self._topic[Channel.COMMAND]:
-            self._unsent = self.commands.handle(event.topic, event.payload) or self._unsent
+        elif event.topic == self.link.topic[Channel.COMMAND]:
+            if self.commands.handle(event.topic, event.payload):
+                self.outbox.added()
         else:
             log.debug("ignoring message on %s (%d bytes)", event.topic, len(event.payload))
 
     def _on_sync(self, payload: bytes) -> None:
-        outcome = self.sync.handle_sync(self._topic[Channel.SYNC], payload)
+        outcome = self.sync.handle_sync(self.link.topic[Channel.SYNC], payload)
         if outcome.applied:
             self.engine.synced(outcome.people, outcome.full)
             if self.faces is not None:
@@ -422,11 +363,11 @@ class TerminalRuntime:
             applied_seq=self.store.applied_seq(),
             erased=tuple(self.store.pending_erasures()[:1000]),
         )
-        self._client.publish(self._topic[Channel.ACK], encode(ack), qos=1)
+        self.link.publish(Channel.ACK, encode(ack))
 
     def _reply(self, body: bytes) -> None:
         # Not retained; while offline paho keeps it (QoS 1) for the reconnect, and a late answer is ignored.
-        self._client.publish(self._topic[Channel.REPLY], body, qos=1, retain=False)
+        self.link.publish(Channel.REPLY, body)
 
     def _want_resync(self) -> None:
         self._resync_wanted = True
@@ -449,35 +390,13 @@ class TerminalRuntime:
         if self._resync_wanted and now - self._last_birth >= RESYNC_MIN_INTERVAL:
             self._resync_wanted = False
             self._announce()
-        self._deliver_events(now)
-
-    def _resend_all(self) -> None:
-        self._in_flight.clear()
-        self._unsent = True
-
-    def _deliver_events(self, now: float) -> None:
-        expired = [uid for uid, sent in self._in_flight.items() if now - sent > EVENT_RESEND_AFTER]
-        for uid in expired:
-            del self._in_flight[uid]
-        self._unsent = self._unsent or bool(expired)
-        room = min(EVENT_BATCH, EVENT_IN_FLIGHT - len(self._in_flight))
-        # Reading the outbox every tick would cost the loop for nothing when all of it is in flight.
-        if room <= 0 or not self._unsent:
-            return
-        pending = self.store.pending_events(room, exclude=self._in_flight)
-        self._unsent = len(pending) == room
-        if not pending:
-            return
-        batch = EventBatch(terminal=self.config.terminal_id, events=tuple(pending))
-        self._client.publish(self._topic[Channel.EVENTS], encode(batch), qos=1)
-        for event in pending:
-            self._in_flight[event.uid] = now
+        self.outbox.deliver(now, lambda body: self.link.publish(Channel.EVENTS, body))
 
     def _announce(self, verify: bool = False) -> None:
         self._last_birth = time.monotonic()
         # The answer to a plain announcement may be a catch-up; once applied, announce again to verify it.
         self._verify_after_catch_up = not verify
-        self._client.publish(self._topic[Channel.BIRTH], encode(self._birth()), qos=1)
+        self.link.publish(Channel.BIRTH, encode(self._birth()))
 
     def _birth(self) -> Birth:
         return Birth(
@@ -500,44 +419,7 @@ class TerminalRuntime:
             self.faces.stop()
         self.doors.close_all()
         self.relay.close()
-        if self.state is LinkState.ONLINE:
-            # A clean stop announces offline itself; the last will covers crashes.
-            info = self._client.publish(self._topic[Channel.STATUS], STATUS_OFFLINE, qos=1, retain=True)
-            with contextlib.suppress(RuntimeError):
-                info.wait_for_publish(timeout=2)
-        self._client.disconnect()
-        self._client.loop_stop()
+        self.link.close(say_offline=self.state is LinkState.ONLINE)
         self.store.close()
         self.state = LinkState.STOPPED
         log.info("terminal %s stopped", self.config.terminal_id)
-
-
-def make_relay(config: TerminalConfig) -> Relay:
-    """The relay driver the config names."""
-    if config.relay.driver == "gpio":
-        from terminals.relay import GpioRelay
-
-        lines = {int(door): line for door, line in config.relay.gpio_lines.items()}
-        return GpioRelay(config.relay.gpio_chip, lines, active_low=config.relay.active_low)
-    return SimulatedRelay()
-
-
-def make_drivers(config: TerminalConfig, faces: FaceService | None = None) -> list[Driver]:
-    """Input drivers for the configured card readers, keypads and cameras (with face, given the face service)."""
-    drivers: list[Driver] = []
-    for reader in config.card_readers:
-        from terminals.drivers.pcsc import PcscReader
-
-        drivers.append(PcscReader(reader.door, reader.reader))
-    for keypad in config.keypads:
-        from terminals.drivers.keypad import LineKeypad
-
-        drivers.append(LineKeypad(keypad.door, keypad.device))
-    for camera in config.cameras:
-        from terminals.drivers.qr import CameraQrReader, OpenCvCamera
-
-        looker = faces.looker(camera.door) if faces is not None and camera.face else None
-        drivers.append(
-            CameraQrReader(camera.door, OpenCvCamera(camera.device), fps_limit=camera.fps, face=looker, qr=camera.qr)
-        )
-    return drivers
