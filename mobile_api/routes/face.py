@@ -30,15 +30,13 @@ from server.models import ConsentChannel, Person, PrivacyNotice, Site, utcnow
 from server.services.accounts.app_accounts import resident_actor
 from server.services.errors import DomainError, NotFound, RuleViolation
 from server.services.face import consent
-from server.services.face.consent_rules import active_consent
 from server.services.face.enrollment import (
     FaceUnavailable,
+    PhotoTooLarge,
     app_enrollment_allowed,
-    enroll_photo,
+    enroll_from_upload,
     quality_figures,
-    require_app_enrollment,
 )
-from server.services.face.templates import require_enrollable
 from server.services.people import resident_records
 from server.services.privacy import erasure, privacy
 from server.services.wording.residents import for_resident
@@ -47,8 +45,8 @@ bp = resident_blueprint("face", __name__, "Face")
 log = logging.getLogger(__name__)
 
 
-class PhotoTooLarge(DomainError):
-    """The uploaded photo is over the configured size limit."""
+class UploadTooLarge(DomainError):
+    """The uploaded photo is over the configured size limit (the API answers this with HTTP's own 413)."""
 
     code = "too_large"
     http_status = 413
@@ -209,40 +207,27 @@ def decline() -> tuple[Response, int]:
 )
 def upload_photo(form: PhotoForm) -> tuple[Response, int]:
     person = resident().person
-    site = person.site
     upload = form.photo
     try:
-        # Refusals that need no photo come first: a refused upload is never read, let alone decoded.
-        require_app_enrollment(site)
-        engine = mobile().face
-        try:
-            limits, photo_limits = engine.limits, engine.photo_limits
-            model = engine.model()
-        except FaceUnavailable as exc:
-            # What to fix is for the operator's log; the resident learns where else to go.
-            log.warning("selfie enrollment unavailable: %s", exc.message)
-            raise AppRefusal(exc, for_resident(exc, minor_age=site.minor_age) or exc.message) from exc
-        at = utcnow()
-        with resident_wording(site):
-            given = require_enrollable(person, active_consent(person, at), at, model.model_id)
-            # One byte past the limit is enough to know the photo is too large.
-            photo = upload.stream.read(photo_limits.max_bytes + 1)
-            if len(photo) > photo_limits.max_bytes:
-                raise PhotoTooLarge(
-                    f"The photo is larger than {photo_limits.max_bytes / 1_000_000:g} MB: send a smaller one."
+        with resident_wording(person.site):
+            try:
+                enrolled = enroll_from_upload(
+                    db.session,
+                    resident_actor(person),
+                    mobile().keys,
+                    mobile().face,
+                    person,
+                    upload.stream,
+                    channel=ConsentChannel.APP,
                 )
-            enrolled = enroll_photo(
-                db.session,
-                resident_actor(person),
-                mobile().keys,
-                model,
-                person,
-                given,
-                photo,
-                limits,
-                photo_limits,
-                at=at,
-            )
+            except FaceUnavailable as exc:
+                # What to fix is for the operator's log; the resident learns where else to go.
+                log.warning("selfie enrollment unavailable: %s", exc.message)
+                raise
+            except PhotoTooLarge as exc:
+                raise UploadTooLarge(
+                    f"The photo is larger than {exc.max_bytes / 1_000_000:g} MB: send a smaller one."
+                ) from exc
     finally:
         upload.close()
     db.session.commit()

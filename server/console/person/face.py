@@ -8,7 +8,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from server.console.error_text import describe
 from server.console.person.common import actor, back, bp, helpers, load_person, refused, render_person, terminal_names
 from server.console.roles import MANAGERS, require_role
 from server.extensions import db
@@ -16,8 +15,8 @@ from server.models import ConsentChannel, ConsentGiver, ErasureReceipt
 from server.services.errors import DomainError
 from server.services.face import consent
 from server.services.face.consent import FaceState
-from server.services.face.consent_rules import active_consent
-from server.services.face.enrollment import PhotoRejected, enroll_photo, quality_figures
+from server.services.face.enrollment import PhotoRejected, enroll_from_upload, quality_figures
+from server.services.wording.operators import describe
 from server.state import state
 
 # The enrollment gates' figures (services.face_enrollment.quality_figures) in words.
@@ -92,26 +91,13 @@ def decline(person_id: int) -> ResponseReturnValue:
 @require_role(*MANAGERS)
 def upload_photo(person_id: int) -> ResponseReturnValue:
     """Make a face template from an uploaded photo, held in memory for this request only."""
-
     person = load_person(person_id)
     upload = request.files.get("photo")
     if upload is None or not upload.filename:
         return render_person(person, status=422, errors={"photo": _("Choose a photo of the face to upload.")})
-    engine = state().face
     try:
-        limits, photo_limits = engine.limits, engine.photo_limits
-        # One byte past the limit is enough for the gates to refuse the file as too large.
-        photo = upload.stream.read(photo_limits.max_bytes + 1)
-        enrolled = enroll_photo(
-            db.session,
-            actor(),
-            state().keys,
-            engine.model(),
-            person,
-            active_consent(person),
-            photo,
-            limits,
-            photo_limits,
+        enrolled = enroll_from_upload(
+            db.session, actor(), state().keys, state().face, person, upload.stream, channel=ConsentChannel.CONSOLE
         )
     except PhotoRejected as exc:
         figures = quality_figures(exc.report) if exc.report is not None else None

@@ -11,15 +11,17 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import IO
 
 from gatehouse_core.face.enroll import Enrollment, PhotoLimits, template_from_photo
 from gatehouse_core.face.quality import QualityLimits, QualityReason, QualityRejected, QualityReport
 from gatehouse_core.face.types import Detection, FaceEngineError, FaceModel, Image, Vector
 from gatehouse_core.keyring import ServerKeys
 from server.config import FaceServerConfig
-from server.models import ConsentRecord, FaceTemplate, Person, Site, utcnow
+from server.models import ConsentChannel, ConsentRecord, FaceTemplate, Person, Site, utcnow
 from server.services.audit import Actor
 from server.services.errors import DomainError, RuleViolation
+from server.services.face.consent_rules import active_consent
 from server.services.face.templates import require_enrollable, store_template
 from server.services.session import DbSession
 
@@ -45,6 +47,14 @@ class PhotoRejected(RuleViolation):
         super().__init__(str(rejected), code=f"photo_{rejected.reason.value}")
         self.reason: QualityReason = rejected.reason
         self.report: QualityReport | None = rejected.report
+
+
+class PhotoTooLarge(PhotoRejected):
+    """A photo over the configured size limit (code photo_too_large), refused on its length before any decoding."""
+
+    def __init__(self, rejected: QualityRejected, max_bytes: int) -> None:
+        super().__init__(rejected)
+        self.max_bytes = max_bytes
 
 
 class AppEnrollmentOff(DomainError):
@@ -95,6 +105,9 @@ def _template(
     try:
         return template_from_photo(model, photo, limits, photo_limits)
     except QualityRejected as exc:
+        max_bytes = (photo_limits or PhotoLimits()).max_bytes
+        if exc.reason is QualityReason.TOO_LARGE and len(photo) > max_bytes:
+            raise PhotoTooLarge(exc, max_bytes) from exc
         raise PhotoRejected(exc) from exc
 
 
@@ -222,3 +235,35 @@ class EnrollmentEngine:
                 self._model = GuardedModel(loaded)
                 log.info("face engine %s loaded (model %s)", loaded.engine, loaded.model_id)
             return self._model
+
+
+# ---- enrollment from an uploaded file (console and phone app) --------------------------------------------------
+
+
+def enroll_from_upload(
+    session: DbSession,
+    actor: Actor,
+    keys: ServerKeys,
+    engine: EnrollmentEngine,
+    person: Person,
+    upload: IO[bytes],
+    *,
+    channel: ConsentChannel,
+    at: datetime | None = None,
+) -> Enrolled:
+    """Enroll a person's face from an uploaded photo file (the caller closes it), by the console or the phone app.
+
+    Refusals that need no photo come first, so a refused upload is never read: from the app, a site that takes no
+    photos from the app (AppEnrollmentOff); a server without a face engine (FaceUnavailable); the person and consent
+    rules. The file is then read to one byte past the size limit (PhotoTooLarge beyond it) and the gates decide
+    (PhotoRejected).
+    """
+    at = at or utcnow()
+    if channel is ConsentChannel.APP:
+        require_app_enrollment(person.site)
+    limits, photo_limits = engine.limits, engine.photo_limits
+    model = engine.model()
+    consent = require_enrollable(person, active_consent(person, at), at, model.model_id)
+    # One byte past the limit is enough for the gates to refuse the photo as too large.
+    photo = upload.read(photo_limits.max_bytes + 1)
+    return enroll_photo(session, actor, keys, model, person, consent, photo, limits, photo_limits, at=at)

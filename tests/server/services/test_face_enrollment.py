@@ -31,6 +31,7 @@ from server.config import FaceServerConfig, ServerConfig, load_server_config
 from server.extensions import db
 from server.models import (
     AuditEntry,
+    ConsentChannel,
     ConsentRecord,
     ErasureReason,
     ErasureReceipt,
@@ -49,10 +50,13 @@ from server.services.errors import Conflict, DomainError, RuleViolation
 from server.services.face.consent_rules import active_consent
 from server.services.face.enrollment import (
     NOT_CONFIGURED,
+    Enrolled,
     EnrollmentEngine,
     FaceUnavailable,
     PhotoRejected,
+    PhotoTooLarge,
     check_photo,
+    enroll_from_upload,
     enroll_photo,
 )
 from server.services.face.templates import unseal_vector
@@ -333,6 +337,75 @@ def test_the_same_garbage_with_consent_is_decoded_and_refused(
     with pytest.raises(PhotoRejected) as info:
         enroll_photo(db.session, TEST_ACTOR, keys, model, alice, give_consent(alice), GARBAGE)
     assert info.value.code == "photo_unreadable" and decodes == [len(GARBAGE)]
+
+
+# ---- enrollment from an uploaded file (console and phone app) --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_engine() -> EnrollmentEngine:
+    """The InsightFace engine with the smallest photo limit the config allows."""
+    if not (MODELS / "buffalo_s").is_dir():
+        pytest.fail(f"face models not found in {MODELS / 'buffalo_s'}: set GATEHOUSE_SHARED to the shared folder")
+    return EnrollmentEngine(
+        FaceServerConfig(engine="insightface", model_dir=MODELS / "buffalo_s", max_photo_bytes=10_000)
+    )
+
+
+def upload_to(
+    engine: EnrollmentEngine, keys: ServerKeys, person: Person, file: io.BytesIO, channel: ConsentChannel
+) -> Enrolled:
+    return enroll_from_upload(db.session, TEST_ACTOR, keys, engine, person, file, channel=channel)
+
+
+@pytest.mark.parametrize(
+    ("channel", "app_enrollment", "consented", "refusal"),
+    [
+        (ConsentChannel.APP, False, True, "app_enrollment_off"),
+        (ConsentChannel.APP, True, False, "no_consent"),
+        (ConsentChannel.CONSOLE, False, False, "no_consent"),
+    ],
+)
+def test_a_refused_upload_is_never_read(
+    small_engine: EnrollmentEngine,
+    keys: ServerKeys,
+    site: Site,
+    alice: Person,
+    channel: ConsentChannel,
+    app_enrollment: bool,
+    consented: bool,
+    refusal: str,
+) -> None:
+    site.app_face_enrollment = app_enrollment
+    if consented:
+        give_consent(alice)
+    db.session.commit()
+    file = io.BytesIO(GARBAGE)
+    with pytest.raises(DomainError) as info:
+        upload_to(small_engine, keys, alice, file, channel)
+    assert info.value.code == refusal and file.tell() == 0
+
+
+def test_an_upload_over_the_limit_is_read_one_byte_past_it_and_refused(
+    small_engine: EnrollmentEngine, keys: ServerKeys, site: Site, alice: Person, decodes: list[int]
+) -> None:
+    give_consent(alice)
+    file = io.BytesIO(b"\xff" * 20_000)
+    with pytest.raises(PhotoTooLarge) as info:
+        upload_to(small_engine, keys, alice, file, ConsentChannel.CONSOLE)
+    assert file.tell() == 10_001 and decodes == [10_001]
+    assert info.value.code == "photo_too_large" and info.value.max_bytes == 10_000
+    db.session.rollback()
+    assert count(FaceTemplate) == 0
+
+
+def test_an_upload_from_the_app_enrolls_where_the_site_allows_it(keys: ServerKeys, site: Site, alice: Person) -> None:
+    site.app_face_enrollment = True
+    give_consent(alice)
+    engine = engine_for("insightface", "buffalo_s")
+    enrolled = upload_to(engine, keys, alice, io.BytesIO(face_bytes("Al_Pacino")), ConsentChannel.APP)
+    db.session.commit()
+    assert enrolled.template.person_id == alice.id and count(FaceTemplate) == 1
 
 
 # ---- quality gates ----------------------------------------------------------------------------------------------
