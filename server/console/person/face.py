@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, render_template, request
+from flask import abort, flash, render_template
 from flask import session as cookie_session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import HiddenField, RadioField, StringField
 
 from server.console.person.common import actor, back, bp, helpers, load_person, refused, render_person, terminal_names
 from server.console.roles import MANAGERS, require_role
@@ -40,28 +43,42 @@ FACE_STATE_LABELS = {
 }
 
 
+class ConsentForm(FlaskForm):
+    """Consent to face entry: who gives it, the guardian if it is one, and the notice that was shown."""
+
+    given_by = RadioField(choices=[giver.value for giver in ConsentGiver], default=ConsentGiver.SELF.value)
+    guardian_name = StringField(default="")
+    guardian_relationship = StringField(default="")
+    notice_sha256 = HiddenField(default="")
+
+
+class PhotoForm(FlaskForm):
+    """A photo of the face to enroll (person/_face.html draws the fields)."""
+
+    photo = FileField(validators=[FileRequired()])
+
+
 @bp.post("/<int:person_id>/face/consent")
 @require_role(*MANAGERS)
 def give_consent(person_id: int) -> ResponseReturnValue:
     """Record consent to face entry under the notice the operator showed (by the person or their guardian)."""
     person = load_person(person_id)
+    form = ConsentForm()
     values = {
-        "given_by": request.form.get("given_by", ConsentGiver.SELF.value),
-        "guardian_name": request.form.get("guardian_name", ""),
-        "guardian_relationship": request.form.get("guardian_relationship", ""),
+        "given_by": form.given_by.data or "",
+        "guardian_name": form.guardian_name.data or "",
+        "guardian_relationship": form.guardian_relationship.data or "",
     }
-    try:
-        given_by = ConsentGiver(values["given_by"])
-    except ValueError:
+    if not form.validate_on_submit():
         return render_person(person, status=422, errors={"consent": _("Choose who gives the consent.")}, values=values)
     try:
         consent.give_consent(
             db.session,
             actor(),
             person,
-            notice_sha256=request.form.get("notice_sha256", ""),
+            notice_sha256=form.notice_sha256.data or "",
             channel=ConsentChannel.CONSOLE,
-            given_by=given_by,
+            given_by=ConsentGiver(form.given_by.data),
             guardian_name=values["guardian_name"],
             guardian_relationship=values["guardian_relationship"],
         )
@@ -92,9 +109,10 @@ def decline(person_id: int) -> ResponseReturnValue:
 def upload_photo(person_id: int) -> ResponseReturnValue:
     """Make a face template from an uploaded photo, held in memory for this request only."""
     person = load_person(person_id)
-    upload = request.files.get("photo")
-    if upload is None or not upload.filename:
+    form = PhotoForm()
+    if not form.validate_on_submit():
         return render_person(person, status=422, errors={"photo": _("Choose a photo of the face to upload.")})
+    upload = form.photo.data
     try:
         enrolled = enroll_from_upload(
             db.session, actor(), state().keys, state().face, person, upload.stream, channel=ConsentChannel.CONSOLE
