@@ -64,7 +64,7 @@ def register_console(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError) -> Response:
         db.session.rollback()
-        from server.console.error_text import describe
+        from server.services.wording.operators import describe
 
         flash(describe(exc), "error")
         return redirect(request.referrer or url_for("views.dashboard"))  # type: ignore[return-value]

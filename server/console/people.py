@@ -23,6 +23,7 @@ from server.services.errors import DomainError
 from server.services.people import csv_import as people_import
 from server.services.people import people as service
 from server.services.people.people import FaceFilter, PeopleQuery
+from server.services.wording.operators import field_message
 
 bp = Blueprint("people", __name__, url_prefix="/people")
 
@@ -50,22 +51,6 @@ FIELD_LABELS = {
     "row": _l("Whole row"),
 }
 # Service error codes in the user's language; unknown codes fall back to the service's English message.
-ERROR_MESSAGES = {
-    "name_missing": _l("Enter the person's full name."),
-    "name_too_long": _l("Shorten the name to %(n)d characters or fewer.", n=service.NAME_MAX),
-    "bad_kind": _l("Use resident, staff or visitor."),
-    "kind_missing": _l("The kind is empty: write resident, staff or visitor."),
-    "unit_too_long": _l("Shorten the unit to %(n)d characters or fewer.", n=service.UNIT_MAX),
-    "bad_date": _l("Write the date of birth as YYYY-MM-DD, for example 1990-04-30."),
-    "bad_date_of_birth": _l("The date of birth lies in the future; check the year."),
-    "phone_too_long": _l("Shorten the phone number to %(n)d characters or fewer.", n=service.PHONE_MAX),
-    "bad_phone": _l("Use only digits, spaces, +, -, ( ) and dots in the phone number."),
-    "unknown_site": _l("No site has this code; check the site column."),
-    "birth_date_conflicts_with_consent": _l(
-        "This date of birth does not fit the person's face consent (a minor needs a guardian's consent). "
-        "Withdraw the face consent first, then change the date of birth."
-    ),
-}
 CODE_FIELDS = {
     "name_missing": "full_name",
     "name_too_long": "full_name",
@@ -77,19 +62,6 @@ CODE_FIELDS = {
     "phone_too_long": "phone",
     "bad_phone": "phone",
 }
-FILE_MESSAGES = {
-    "not_utf8": _l("The file is not UTF-8 text. Save it as 'CSV UTF-8' and upload it again."),
-    "no_header": _l("The file is empty: it needs a header row and one row per person."),
-    "no_rows": _l("The file has a header but no rows, so there is nothing to import."),
-    "too_many_rows": _l("The file has more than %(n)d rows. Split it into smaller files.", n=people_import.MAX_ROWS),
-    "bad_csv": _l("The file is not valid CSV (check the quotes). Nothing was imported."),
-}
-
-
-def error_message(code: str | None, fallback: str) -> str:
-    """A service error in the user's language."""
-    label = ERROR_MESSAGES.get(code or "") or FILE_MESSAGES.get(code or "")
-    return str(label) if label is not None else fallback
 
 
 def _kind_choices() -> list[tuple[str, Any]]:
@@ -122,7 +94,7 @@ class PersonForm(FlaskForm):
     def add_service_error(self, exc: DomainError) -> None:
         """Show a service's refusal next to the field it concerns (or above the form)."""
         name = CODE_FIELDS.get(exc.code)
-        message = error_message(exc.code, exc.message)
+        message = field_message(exc.code, exc.message)
         if name is None:
             self.form_errors.append(message)
         else:
@@ -166,7 +138,7 @@ def _helpers() -> dict[str, Any]:
         "kind_label": lambda kind: str(KIND_LABELS.get(kind, kind)),
         "status_label": lambda status: str(STATUS_LABELS.get(status, status)),
         "field_label": lambda name: str(FIELD_LABELS.get(name, name)),
-        "error_message": error_message,
+        "error_message": field_message,
     }
 
 
@@ -278,7 +250,7 @@ def move_out(person_id: int) -> ResponseReturnValue:
         service.move_out(db.session, Actor.of(current_user._get_current_object()), person)
     except DomainError as exc:
         db.session.rollback()
-        flash(error_message(exc.code, exc.message), "error")
+        flash(field_message(exc.code, exc.message), "error")
         return redirect(url_for(".edit", person_id=person.id))
     db.session.commit()
     flash(_("%(name)s has moved out. Doors no longer admit them.", name=person.full_name), "success")
@@ -300,7 +272,7 @@ def import_start() -> ResponseReturnValue:
         try:
             parsed = people_import.parse_csv(db.session, upload.read(), site)
         except DomainError as exc:
-            form.file.errors = [*form.file.errors, error_message(exc.code, exc.message)]
+            form.file.errors = [*form.file.errors, field_message(exc.code, exc.message)]
         else:
             job = people_import.start_import(
                 db.session,

@@ -24,7 +24,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from gatehouse_core.credential_hash import CredentialKind
-from server.console.error_text import describe
+from server.services.wording.operators import describe
 from server.extensions import db
 from server.models import (
     AccessGroup,

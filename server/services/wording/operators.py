@@ -12,6 +12,7 @@ from gatehouse_core.pass_token import MAX_DOORS, MAX_USES
 from server.services.accounts.users import MIN_PASSWORD_LENGTH
 from server.services.errors import DomainError
 from server.services.people.csv_import import MAX_ROWS
+from server.services.people.people import NAME_MAX, PHONE_MAX, UNIT_MAX
 from server.services.terminals.commands import REASON_MAX
 from server.services.visitors.passes import MAX_PASS_DAYS
 
@@ -187,6 +188,33 @@ MESSAGES: dict[str, Any] = {
 }
 
 # PhotoRejected codes are photo_<reason>: the same advice as gatehouse_core.face.quality.ADVICE, translated.
+# A person's fields, as the people form and the CSV import report them (per field, not as a flash).
+PERSON_FIELD_MESSAGES: dict[str, Any] = {
+    "name_missing": _l("Enter the person's full name."),
+    "name_too_long": _l("Shorten the name to %(n)d characters or fewer.", n=NAME_MAX),
+    "bad_kind": _l("Use resident, staff or visitor."),
+    "kind_missing": _l("The kind is empty: write resident, staff or visitor."),
+    "unit_too_long": _l("Shorten the unit to %(n)d characters or fewer.", n=UNIT_MAX),
+    "bad_date": _l("Write the date of birth as YYYY-MM-DD, for example 1990-04-30."),
+    "bad_date_of_birth": _l("The date of birth lies in the future; check the year."),
+    "phone_too_long": _l("Shorten the phone number to %(n)d characters or fewer.", n=PHONE_MAX),
+    "bad_phone": _l("Use only digits, spaces, +, -, ( ) and dots in the phone number."),
+    "unknown_site": _l("No site has this code; check the site column."),
+    "birth_date_conflicts_with_consent": _l(
+        "This date of birth does not fit the person's face consent (a minor needs a guardian's consent). "
+        "Withdraw the face consent first, then change the date of birth."
+    ),
+}
+
+# A CSV file of people that cannot be read at all.
+IMPORT_FILE_MESSAGES: dict[str, Any] = {
+    "not_utf8": _l("The file is not UTF-8 text. Save it as 'CSV UTF-8' and upload it again."),
+    "no_header": _l("The file is empty: it needs a header row and one row per person."),
+    "no_rows": _l("The file has a header but no rows, so there is nothing to import."),
+    "too_many_rows": _l("The file has more than %(n)d rows. Split it into smaller files.", n=MAX_ROWS),
+    "bad_csv": _l("The file is not valid CSV (check the quotes). Nothing was imported."),
+}
+
 PHOTO_ADVICE: dict[QualityReason, Any] = {
     QualityReason.UNREADABLE: _l("The photo could not be read. Choose a JPEG, PNG or WebP photo of the face."),
     QualityReason.TOO_LARGE: _l("The photo is too large. Use a smaller photo."),
@@ -213,3 +241,9 @@ def describe(exc: DomainError) -> str:
         return exc.message
     known = MESSAGES.get(exc.code)
     return str(known) if known is not None else exc.message
+
+
+def field_message(code: str | None, fallback: str) -> str:
+    """A person-field or import-file refusal in the user's language; the service's words where there is none."""
+    label = PERSON_FIELD_MESSAGES.get(code or "") or IMPORT_FILE_MESSAGES.get(code or "")
+    return str(label) if label is not None else fallback
