@@ -24,7 +24,6 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from gatehouse_core.credential_hash import CredentialKind
-from server.services.wording.operators import describe
 from server.extensions import db
 from server.models import (
     AccessGroup,
@@ -45,6 +44,7 @@ from server.services.face import consent
 from server.services.face.consent_rules import is_minor
 from server.services.privacy import erasure, privacy
 from server.services.terminals import commands
+from server.services.wording.operators import describe
 from server.state import state
 
 bp = Blueprint("person", __name__, url_prefix="/people")
