@@ -7,6 +7,8 @@ import os
 import pwd
 import ssl
 import stat
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,23 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from gatehouse_core.wire.base import MAX_MESSAGE_BYTES, encode
+from gatehouse_core.wire.messages import (
+    MAX_EVENTS_PER_BATCH,
+    Decision,
+    EntryMethod,
+    EventBatch,
+    EventRecord,
+)
+from gatehouse_core.wire.records import MAX_INT
+from gatehouse_core.wire.signing import MAGIC
+from gatehouse_core.wire.topics import Channel, terminal_topic
 from server.cli.main import main
 from server.extensions import db
+from server.link.publisher import PART_BUDGET
 from server.ops.broker_files import (
+    MAX_INFLIGHT_MESSAGES,
+    MAX_PACKET_SIZE,
     BrokerFilesError,
     BrokerUser,
     TlsFiles,
@@ -24,6 +40,7 @@ from server.ops.broker_files import (
     atomic_write,
     config_text,
     ensure_tls,
+    largest_signed_payload,
     password_file_text,
     worker_credentials,
     write_broker_files,
@@ -131,6 +148,8 @@ def test_config_fragment_has_every_directive(tmp_path):
         "persistence true",
         f"persistence_location {tmp_path / 'data'}/",
         "max_queued_messages 10000",
+        f"max_packet_size {MAX_PACKET_SIZE}",
+        f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
     ]
 
 
@@ -282,3 +301,25 @@ def test_cli_writes_the_files_and_reminds_to_reload(tmp_path, key_dir):
     toml.write_text(toml.read_text().replace('username = "gatehouse-server"\n', ""))
     result = runner.invoke(main, args)
     assert result.exit_code == 2 and "mqtt.username" in result.output
+
+
+def test_packet_limit_holds_the_largest_legitimate_messages():
+    """The broker's limit is derived from the wire contract and fits what Gatehouse itself sends."""
+    longest_topic = terminal_topic("s" * 64, "t" * 64, max(Channel, key=lambda ch: len(ch.value)))
+    assert largest_signed_payload() == MAX_MESSAGE_BYTES + len(MAGIC) + 64
+    assert largest_signed_payload() + len(longest_topic) < MAX_PACKET_SIZE < MAX_MESSAGE_BYTES + 64 * 1024
+    # The publisher's parts are cut well under the limit; a full batch of events fits with room to spare.
+    assert 2 * PART_BUDGET <= MAX_MESSAGE_BYTES
+    at = datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC)
+    event = EventRecord(
+        uid=str(uuid.uuid4()),
+        door=MAX_INT,
+        method=EntryMethod.ID_DOCUMENT,
+        decision=Decision.GRANT,
+        reason="r" * 32,
+        person="p-" + "f" * 16,
+        pass_id=MAX_INT,
+        at=at,
+    )
+    batch = EventBatch(terminal="t" * 64, events=(event,) * MAX_EVENTS_PER_BATCH)
+    assert 2 * len(encode(batch)) <= MAX_MESSAGE_BYTES
