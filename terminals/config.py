@@ -95,9 +95,14 @@ class RelayConfig(StrictModel):
 
 
 class LockoutConfig(StrictModel):
-    """When wrong codes lock the keypad and QR entry (cards and face keep working)."""
+    """When wrong typed codes lock the keypad, and wrong app-code QRs their one credential (see lockout.py)."""
 
-    threshold: int = Field(5, ge=2, le=50, description="Wrong codes, ID numbers or QR tokens before a lockout.")
+    threshold: int = Field(
+        5,
+        ge=2,
+        le=50,
+        description="Wrong typed codes or ID numbers (or wrong codes in one credential's QRs) before a lockout.",
+    )
     window_s: float = Field(900, gt=0, description="Seconds within which those wrong attempts count.")
     first_lockout_s: float = Field(30, gt=0, description="Length of the first lockout; each further one doubles.")
     max_lockout_s: float = Field(3600, gt=0, description="Longest lockout.")

@@ -72,7 +72,7 @@ class Verdict:
     person: str | None = None
     pass_id: int | None = None
     code_use: tuple[int, int] | None = None  # (credential, step) of a granted app code
-    guess: bool = False  # a wrong code, number or token: counts towards the keypad lockout
+    guess: bool = False  # a wrong typed code or number: counts towards the keypad lockout
 
     @property
     def granted(self) -> bool:
@@ -143,7 +143,10 @@ _METHOD_FLAG = {
     EntryMethod.VISITOR_CODE: "app_code",
     EntryMethod.VISITOR_QR: "app_code",
 }
-GUESSABLE = (IdEntered, CodeEntered, QrScanned)
+# What the keypad lockout refuses: typed entries, which do not say whose they are, so a wrong one is a guess
+# against everyone who types here. QRs are not on this list: a visitor's is signed and cannot be guessed, and a
+# resident's names its credential, so guesses at it are counted against that credential alone (see lockout.py).
+TYPED = (IdEntered, CodeEntered)
 
 
 class DecisionEngine:
@@ -208,7 +211,7 @@ class DecisionEngine:
         if isinstance(presentation, QrScanned) and not _is_ours(presentation.text):
             return None
         method = _method_of(presentation)
-        if isinstance(presentation, GUESSABLE) and self.lockout.locked(now.timestamp()):
+        if isinstance(presentation, TYPED) and self.lockout.locked(now.timestamp()):
             return Verdict(method, presentation.door, Reason.LOCKED_OUT)
         # The door's own policy first: nothing is hashed or looked up for a door or method it does not take.
         door = self.policy.doors.get(presentation.door)
@@ -286,20 +289,42 @@ class DecisionEngine:
 
     def _app_code_qr(self, door: int, text: str, now: datetime) -> Verdict:
         method = EntryMethod.APP_CODE
+        # A QR that does not parse, or names a credential not held here, cannot match anyone: not a guess.
         try:
             qr = app_code.parse_qr(text)
         except app_code.AppCodeFormatError:
-            return Verdict(method, door, Reason.MALFORMED, guess=True)
+            return Verdict(method, door, Reason.MALFORMED)
         seed = self.codes.seed(qr.credential)
         if seed is None:
             if self.store.was_withdrawn("app_code", str(qr.credential)):
                 return Verdict(method, door, Reason.REVOKED)
-            return Verdict(method, door, Reason.UNKNOWN, guess=True)
+            return Verdict(method, door, Reason.UNKNOWN)
         owner, generator = seed
+        if self.lockout.credential_locked(qr.credential, now.timestamp()):
+            return Verdict(method, door, Reason.LOCKED_OUT, person=owner)
         step = app_code.matching_step(generator, qr.code, now.timestamp())
         if step is None:
-            return Verdict(method, door, Reason.UNKNOWN, person=owner, guess=True)
+            self._credential_guess(door, qr.credential, now)
+            return Verdict(method, door, Reason.UNKNOWN, person=owner)
         return self._app_code_use(door, qr.credential, owner, step, now)
+
+    def _credential_guess(self, door: int, credential: int, now: datetime) -> None:
+        """A wrong code in a QR naming `credential`: counted against it alone, kept, and alarmed on a lockout."""
+        length = self.lockout.credential_failure(credential, now.timestamp())
+        if length is not None:
+            log.warning(
+                "app-code QRs of credential %d locked for %.0f s after repeated wrong codes", credential, length
+            )
+            alarm = EventRecord(
+                uid=str(uuid.uuid4()),
+                door=door,
+                method=EntryMethod.APP_CODE,
+                decision=Decision.ALARM,
+                reason=Reason.BRUTE_FORCE.value,
+                at=now,
+            )
+            self.store.record_decision(alarm)
+        self.store.set_state("lockout", self.lockout.dumps())
 
     def _app_code_use(self, door: int, credential: int, owner: str, step: int, now: datetime) -> Verdict:
         if self.store.code_used(credential, step):
@@ -328,7 +353,8 @@ class DecisionEngine:
         try:
             claims = verify_pass(self.server_key, self.site_code, text)
         except PassTokenError:
-            return Verdict(method, door, Reason.MALFORMED, guess=True)
+            # A token whose signature fails was forged or damaged, never a lucky guess: no lockout counts it.
+            return Verdict(method, door, Reason.MALFORMED)
         record = self.store.visitor_pass(claims.pass_id)
         if record is None and self.store.was_withdrawn("pass_id", str(claims.pass_id)):
             return Verdict(method, door, Reason.EXPIRED, pass_id=claims.pass_id)

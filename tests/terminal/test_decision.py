@@ -278,7 +278,10 @@ def test_app_code_qr_grants_and_a_wrong_code_in_it_is_a_guess(rig: Rig) -> None:
     assert rig.decide(QrScanned(FRONT, qr)).granted
     wrong = app_code.AppCodeQr(500, "00000000" if rig.code(NOW) != "00000000" else "11111111").text()
     verdict = rig.decide(QrScanned(FRONT, wrong))
-    assert verdict.reason is Reason.UNKNOWN and verdict.guess
+    # The QR names its credential: the guess counts against that credential alone, not the keypad.
+    assert verdict.reason is Reason.UNKNOWN and not verdict.guess
+    assert rig.engine.lockout.credentials[500].failures == [NOW.timestamp()]
+    assert rig.engine.lockout.failures == []
 
 
 def test_revoked_app_code_is_refused_as_revoked(rig: Rig) -> None:
@@ -400,7 +403,8 @@ def test_signed_token_of_a_pass_never_synced_admits_once(rig: Rig) -> None:
 def test_token_refusals(rig: Rig, made, door: int, reason: Reason) -> None:  # type: ignore[no-untyped-def]
     verdict = rig.decide(QrScanned(door, made(rig)))
     assert verdict.reason is reason
-    assert verdict.guess is (reason is Reason.MALFORMED)
+    # A token that fails its signature is forged or damaged, never a guess: it counts towards no lockout.
+    assert not verdict.guess
 
 
 def test_synced_state_overrules_the_token(rig: Rig) -> None:
@@ -429,10 +433,13 @@ def test_wrong_codes_lock_guessable_entry_but_not_cards(rig: Rig) -> None:
     for presentation in (
         CodeEntered(FRONT, good),
         IdEntered(FRONT, ALICE_ID),
-        QrScanned(FRONT, app_code.AppCodeQr(500, good).text()),
     ):
         assert rig.decide(presentation, later).reason is Reason.LOCKED_OUT
     assert rig.decide(CardPresented(FRONT, ALICE_CARD), later).granted
+    # The app-code QR names its credential, so typed guesses do not lock it (next step's code: `good` is kept).
+    assert rig.decide(
+        QrScanned(FRONT, app_code.AppCodeQr(500, rig.code(later + timedelta(seconds=30))).text()), later
+    ).granted
     assert rig.decide(FaceAttempt(FRONT, ALICE), later).granted
     # After the first lockout (30 s) the right code works again.
     assert rig.decide(CodeEntered(FRONT, good), NOW + timedelta(seconds=31)).granted
