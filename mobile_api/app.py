@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from gatehouse_core.keyring import ServerKeys, load_keys
 from mobile_api.auth import SECURITY_SCHEMES
 from mobile_api.config import MobileApiConfig
-from mobile_api.errors import register_error_handlers, validation_error
+from mobile_api.errors import BoundedJSONProvider, register_error_handlers, validation_error
 from mobile_api.limits import make_limiter
 from mobile_api.schemas.common import ApiError
 from mobile_api.state import build_state
@@ -42,6 +42,7 @@ def create_app(config: MobileApiConfig, *, keys: ServerKeys | None = None, testi
         doc_ui=False,
     )
     app.request_class = InMemoryUploadRequest  # selfies never spool to a temporary file
+    app.json = BoundedJSONProvider(app)  # a deeply nested body is a 400, not a RecursionError
     keys = keys if keys is not None else load_keys(config.key_dir)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=config.database_url,

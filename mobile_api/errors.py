@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from flask.json.provider import DefaultJSONProvider
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from mobile_api.schemas.common import ApiError, FieldProblem
 from server.extensions import db
@@ -24,6 +25,43 @@ _HTTP_CODES = {
     415: ("unsupported_media_type", "Send the body in the documented content type."),
     429: ("rate_limited", "Too many requests; wait a moment and try again."),
 }
+
+
+# No request of this API nests deeper than a few levels; 32 leaves room and keeps parsing and validation shallow.
+MAX_JSON_DEPTH = 32
+
+
+class BodyTooDeep(BadRequest):
+    """A JSON body nested deeper than any request of this API (a parser-exhaustion attempt): 400 too_deep."""
+
+    description = f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep; send the documented fields."
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether parsed JSON nests more than `limit` arrays or objects deep (walked without recursion)."""
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            todo.extend((child, depth + 1) for child in children)
+    return False
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, but a body nested too deeply is a 400 (BodyTooDeep), never a RecursionError and a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse JSON text; BodyTooDeep past MAX_JSON_DEPTH (the parser itself stops at Python's recursion limit)."""
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise BodyTooDeep() from None
+        if _depth_exceeds(value, MAX_JSON_DEPTH):
+            raise BodyTooDeep()
+        return value
 
 
 def error_response(
@@ -65,6 +103,8 @@ def register_error_handlers(app: Flask) -> None:
         code, message = _HTTP_CODES.get(
             status, ((exc.name or "error").lower().replace(" ", "_"), exc.description or "")
         )
+        if isinstance(exc, BodyTooDeep):
+            code, message = "too_deep", exc.description or ""
         if status == 429:
             message = f"Too many requests ({exc.description}); wait a moment and try again."
         response, _ = error_response(code, message, status)
