@@ -3,12 +3,15 @@
 Every change is one SQLite transaction (WAL, synchronous=FULL), so a terminal killed at any moment
 restarts with either all or none of a message applied. A snapshot is written into a staging table
 beside the live roster and swapped in with one rename, so there is no moment without a roster.
-Face templates and app-code seeds stay sealed with the terminal's key inside the stored records.
+Face templates and app-code seeds stay sealed with the terminal's key inside the stored records. The
+database and its WAL/SHM files are 0600 in a data folder created 0700: no other local user reads them.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -88,6 +91,23 @@ def lookup_keys(record: Record) -> set[tuple[str, str]]:
     return set()
 
 
+def _private_database(path: Path) -> None:
+    """Folder 0700 if missing, database file 0600 before SQLite opens it (its -wal/-shm files take its mode)."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+    for file in (path, *(Path(f"{path}{suffix}") for suffix in ("-wal", "-shm", "-journal"))):
+        if file is not path and not file.exists():
+            continue
+        # A file an older version left readable (0644) is closed to other local users on start.
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+
+
 class TerminalStore:
     """Durable terminal state; used from the terminal's one loop thread only."""
 
@@ -96,7 +116,7 @@ class TerminalStore:
             # For inspection beside a running terminal (tools, tests): never writes, never resets staging.
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_database(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

@@ -23,9 +23,12 @@ def db_upgrade(config_path: Path) -> None:
 
     from server.app import MIGRATIONS_DIR, create_app
     from server.config import load_server_config
+    from server.ops.private_files import private_sqlite
 
     config = load_or_exit(load_server_config, config_path)
     setup_logging("WARNING")
+    # SQLite makes the file on first connect with the umask's mode; it holds names, phones and dates of birth.
+    private_sqlite(config.database_url)
     try:
         app = create_app(config)
     except KeyDirError as exc:

@@ -24,9 +24,11 @@ def server_run(config_path: Path, check_config: bool) -> None:
     from waitress import create_server
 
     from server.extensions import db
+    from server.ops.private_files import private_sqlite
     from server.services.accounts.users import admin_exists
 
     config, app = server_app(config_path, check_config)
+    private_sqlite(config.database_url)  # closes a database file an older version left readable
     if config.mode == "production":
         with app.app_context():
             if not admin_exists(db.session):
@@ -52,8 +54,10 @@ def server_run(config_path: Path, check_config: bool) -> None:
 def server_worker(config_path: Path, check_config: bool) -> None:
     """Run the worker: MQTT ingest of terminal status (sync publisher and event ingest to follow)."""
     from server.link.worker import Worker
+    from server.ops.private_files import private_sqlite
 
-    _config, app = server_app(config_path, check_config)
+    config, app = server_app(config_path, check_config)
+    private_sqlite(config.database_url)
     stop = threading.Event()
     stop_on_signals(stop)
     Worker(app, stop).run()

@@ -24,6 +24,7 @@ import tomli_w
 from gatehouse_core.keyring import init_keys
 from server.ops.demo_seed import DEMO_APP_USER, DEMO_CARD, DEMO_PHONE
 from server.ops.embedded_broker import EmbeddedBroker
+from server.ops.private_files import private_sqlite
 from server.ops.terminal_files import write_terminal_dir
 
 log = logging.getLogger("gatehouse.demo")
@@ -107,11 +108,14 @@ def prepare(data_dir: Path, http_port: int, mqtt_port: int, api_port: int) -> De
     from server.services.terminals import terminals
     from server.state import state
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # The demo's data (residents, keys, the terminal's store) is for the user who runs it only.
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
     server_toml = write_server_config(data_dir, http_port, mqtt_port)
     mobile_api_toml = write_mobile_api_config(data_dir, api_port)
     config = load_server_config(server_toml)
     init_keys(config.key_dir)
+    private_sqlite(config.database_url)
     app = create_app(config)
     actor = Actor("demo")
     terminal_dir = data_dir / "terminal"
