@@ -29,6 +29,9 @@ MAX_USES = 100
 _HEAD = struct.Struct(">BIIIHB")
 _SIG = 64
 _DOMAIN = b"gatehouse/visitor-pass/v1\n"
+# Times are u32 Unix seconds: the last moment a token can state is 2106-02-07 06:28:15 UTC.
+EARLIEST_TIME = datetime.fromtimestamp(0, UTC)
+LATEST_TIME = datetime.fromtimestamp(2**32 - 1, UTC)
 
 
 class PassTokenError(ValueError):

@@ -21,8 +21,10 @@ from server.console.roles import ANY_ROLE, MANAGERS, require_role
 from server.extensions import db
 from server.models import PassStatus, Site, VisitorPass
 from server.services.audit import Actor
+from server.services.errors import DomainError
 from server.services.visitors import passes
 from server.services.visitors.passes import PassFilter
+from server.services.wording.operators import describe
 
 bp = Blueprint("passes", __name__, url_prefix="/passes")
 
@@ -86,7 +88,13 @@ def _filters(sites: dict[int, Site]) -> tuple[PassFilter, dict[str, str]]:
     form.validate()
     if form.site.data is not None and form.site.data not in sites:
         form.site.errors.append(_CHOOSE_SITE)
-    first, last = form.first_day.data, form.last_day.data
+    for day in (form.first_day, form.last_day):
+        if day.data is not None and not day.errors:
+            try:
+                passes.check_filter_day(day.data)
+            except DomainError as exc:
+                day.errors.append(describe(exc))
+    first, last = _usable(form.first_day), _usable(form.last_day)
     if first is not None and last is not None and last < first:
         form.last_day.errors.append(_("End the date range on or after its first day."))
     status = _usable(form.status)

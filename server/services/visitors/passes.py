@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from gatehouse_core.credential_hash import PASS_CODE_DIGITS, hash_pass_code, site_hashing_key
 from gatehouse_core.keyring import ServerKeys
-from gatehouse_core.pass_token import MAX_DOORS, MAX_USES, PassClaims, sign_pass
+from gatehouse_core.pass_token import EARLIEST_TIME, LATEST_TIME, MAX_DOORS, MAX_USES, PassClaims, sign_pass
 from server.models import (
     AccessEvent,
     Decision,
@@ -57,6 +57,21 @@ def _whole_seconds(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
+def _token_time(moment: datetime) -> datetime:
+    """`moment` in UTC to the second, refused (bad_window) outside what a pass token can state."""
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31 at a western offset is past year 9999 in UTC
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc <= LATEST_TIME:
+        raise RuleViolation(
+            f"A pass must end by {LATEST_TIME:%Y-%m-%d %H:%M:%S} UTC, the latest time its QR code can carry; "
+            "choose an earlier window.",
+            code="bad_window",
+        )
+    return _whole_seconds(utc)
+
+
 def issue_pass(
     session: DbSession,
     actor: Actor,
@@ -85,7 +100,7 @@ def issue_pass(
         raise _foreign_door()
     if valid_from.tzinfo is None or valid_until.tzinfo is None:
         raise RuleViolation("Give the pass times with a time zone.", code="naive_time")
-    start, end = _whole_seconds(valid_from), _whole_seconds(valid_until)
+    start, end = _token_time(valid_from), _token_time(valid_until)
     if not start < end:
         raise RuleViolation("A pass must start before it ends.", code="bad_window")
     if end <= now:
@@ -227,6 +242,16 @@ class PassPage:
     next_before: int | None
 
 
+def check_filter_day(day: date) -> None:
+    """Refuse (bad_day) a day to filter by outside the times any pass can have (its token's range)."""
+    if not EARLIEST_TIME.date() <= day <= LATEST_TIME.date():
+        raise RuleViolation(
+            f"Visitor passes fall between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d}; "
+            "choose a day in between.",
+            code="bad_day",
+        )
+
+
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -243,10 +268,13 @@ def _days_overlap(session: DbSession, flt: PassFilter) -> ColumnElement[bool] | 
     for site_id, timezone in session.execute(stmt):
         tz = ZoneInfo(timezone)
         parts = [VisitorPass.site_id == site_id]
+        # No pass reaches past the latest time a token can state, so later days bound nothing (and cannot overflow).
         if flt.first_day is not None:
-            parts.append(VisitorPass.valid_until > datetime.combine(flt.first_day, time(), tz).astimezone(UTC))
-        if flt.last_day is not None:
-            end = datetime.combine(flt.last_day + timedelta(days=1), time(), tz).astimezone(UTC)
+            first = min(max(flt.first_day, EARLIEST_TIME.date()), LATEST_TIME.date())
+            parts.append(VisitorPass.valid_until > datetime.combine(first, time(), tz).astimezone(UTC))
+        if flt.last_day is not None and flt.last_day < LATEST_TIME.date():
+            last = max(flt.last_day, EARLIEST_TIME.date())
+            end = datetime.combine(last + timedelta(days=1), time(), tz).astimezone(UTC)
             parts.append(VisitorPass.valid_from < end)
         clauses.append(and_(*parts))
     return or_(*clauses) if clauses else false()
