@@ -9,10 +9,12 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gatehouse_core.keyring import ServerKeys, init_keys, load_keys
 from server.config import ServerConfig
 from server.extensions import csrf, db, login_manager, migrate
+from server.services.accounts.users import SESSION_LIFETIME
 from server.services.face.enrollment import EnrollmentEngine
 from server.state import Gatehouse
 from server.web.uploads import InMemoryUploadRequest
@@ -59,10 +61,14 @@ def create_app(config: ServerConfig, *, keys: ServerKeys | None = None, testing:
         REMEMBER_COOKIE_SECURE=production,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         TESTING=testing,
     )
+    if config.trusted_proxies:
+        # Only as many hops as configured: a browser cannot claim an address by sending the header itself.
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions["gatehouse"] = Gatehouse(config=config, keys=keys, face=EnrollmentEngine(config.face))
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)

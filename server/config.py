@@ -134,6 +134,13 @@ class ServerConfig(StrictModel):
     )
     key_dir: ConfigPath = Field(description="Directory made by `gatehouse keys init` (never inside the database).")
     log_level: LogLevel = Field("INFO", description="Log verbosity.")
+    trusted_proxies: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Reverse proxies in front of the console whose X-Forwarded-* headers are believed, so sign-in "
+        "limits count each browser's own address; 0 when browsers connect directly.",
+    )
     http: HttpConfig = Field(default_factory=HttpConfig, description="Console web server.")  # type: ignore[arg-type]
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Broker used by the worker.")  # type: ignore[arg-type]
     sync: SyncConfig = Field(default_factory=SyncConfig, description="Terminal sync.")  # type: ignore[arg-type]

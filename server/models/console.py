@@ -1,4 +1,4 @@
-"""Console work that outlives one request: terminal commands, CSV imports and login attempts."""
+"""Console work that outlives one request: terminal commands, CSV imports, sign-in attempts and sessions."""
 
 from __future__ import annotations
 
@@ -79,15 +79,32 @@ class ImportJob(Base):
 
 
 class LoginAttempt(Base):
-    """A failed console login, kept briefly so repeated guessing is slowed down across server instances."""
+    """A sign-in attempt, console or phone app, kept briefly so repeated guessing is slowed down across instances.
+
+    The row is written before the password is checked and deleted when it was right, so a row is a failure or a
+    check still running; attempts of the two surfaces are counted apart.
+    """
 
     __tablename__ = "login_attempts"
     __table_args__ = (
-        Index("ix_login_attempts_username", "username", "at"),
-        Index("ix_login_attempts_address", "address", "at"),
+        Index("ix_login_attempts_surface_username", "surface", "username", "at"),
+        Index("ix_login_attempts_surface_address", "surface", "address", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64))  # lower-cased as typed
+    surface: Mapped[str] = mapped_column(String(8))  # login_throttle.Surface: "console" or "app"
+    # The console username lower-cased; for the app "account:<id>" once the login names an account.
+    username: Mapped[str] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsoleSession(Base):
+    """One signed-in console browser; logging out deletes it, so a copy of the browser's cookie stops working."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token in the cookie
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,15 +1,18 @@
-"""Console users and their passwords (Argon2id through argon2-cffi)."""
+"""Console users, their passwords (Argon2id through argon2-cffi) and their browser sessions."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from server.models import ConsoleRole, ConsoleUser, utcnow
+from server.models.console import ConsoleSession
 from server.services import audit
 from server.services.audit import Actor
 from server.services.errors import Conflict, RuleViolation
@@ -20,6 +23,8 @@ _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 defaults
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD_LENGTH = 12
 _USERNAME = re.compile(r"^[a-zA-Z0-9_.-]{3,64}$")
+# How long a console sign-in lasts (the browser's signed cookie expires then too).
+SESSION_LIFETIME = timedelta(hours=8)
 
 
 def hash_password(password: str) -> str:
@@ -81,16 +86,56 @@ def authenticate(session: DbSession, username: str, password: str) -> ConsoleUse
     return user
 
 
-def load_session_user(session: DbSession, session_id: str) -> ConsoleUser | None:
-    """Resolve a Flask-Login session id ('user:epoch'); stale epochs are refused."""
+def start_session(session: DbSession, user: ConsoleUser, at: datetime | None = None) -> str:
+    """Start a console session for `user` and return its id for the browser's session ('user:epoch:token').
+
+    The session is a row as well as a cookie, so logging out can end it on the server; rows older than
+    SESSION_LIFETIME (when the cookie has expired anyway) are deleted as new ones start.
+    """
+    at = at or utcnow()
+    session.execute(delete(ConsoleSession).where(ConsoleSession.started_at <= at - SESSION_LIFETIME))
+    token = secrets.token_urlsafe(24)
+    session.add(ConsoleSession(user_id=user.id, token_hash=_token_hash(token), started_at=at))
+    return f"{user.get_id()}:{token}"
+
+
+def end_session(session: DbSession, session_id: str) -> None:
+    """Log one browser out: its session id stops working everywhere, copies of its cookie included."""
+    parts = session_id.split(":")
+    if len(parts) == 3:
+        session.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == _token_hash(parts[2])))
+
+
+def log_out_everywhere(session: DbSession, user: ConsoleUser) -> None:
+    """End every console session of `user`, on every browser and device, and audit it."""
+    user.session_epoch += 1
+    session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
+    audit.record(session, Actor.of(user), "user.logout_everywhere", "console_user", user.id)
+
+
+def load_session_user(session: DbSession, session_id: str, at: datetime | None = None) -> ConsoleUser | None:
+    """Resolve a browser's session id ('user:epoch:token'); stale epochs and ended or expired sessions are refused."""
+    parts = session_id.split(":")
+    if len(parts) != 3 or not all(parts):
+        return None
     try:
-        user_id, epoch = (int(part) for part in session_id.split(":"))
+        user_id, epoch = int(parts[0]), int(parts[1])
     except ValueError:
         return None
     user = session.get(ConsoleUser, user_id)
     if user is None or not user.active or user.session_epoch != epoch:
         return None
-    return user
+    since = (at or utcnow()) - SESSION_LIFETIME
+    live = select(ConsoleSession.id).where(
+        ConsoleSession.token_hash == _token_hash(parts[2]),
+        ConsoleSession.user_id == user.id,
+        ConsoleSession.started_at > since,
+    )
+    return user if session.scalar(live) is not None else None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def admin_exists(session: DbSession) -> bool:

@@ -56,8 +56,8 @@ def test_successful_login_forgets_earlier_failures(client, make_user):
 
 def test_old_failures_are_deleted_as_new_ones_arrive(app, make_user):
     old = utcnow() - login_throttle.WINDOW - timedelta(minutes=1)
-    login_throttle.record_failure(db.session, "a", "10.0.0.1", at=old)
-    login_throttle.record_failure(db.session, "b", "10.0.0.2")
+    login_throttle.record_attempt(db.session, login_throttle.Surface.CONSOLE, "a", "10.0.0.1", at=old)
+    login_throttle.record_attempt(db.session, login_throttle.Surface.CONSOLE, "b", "10.0.0.2")
     db.session.commit()
     assert db.session.scalars(select(LoginAttempt.username)).all() == ["b"]
 
