@@ -155,7 +155,9 @@ def test_repeated_failures_are_throttled_whatever_the_phone_format(
 def test_a_successful_sign_in_forgets_earlier_failures(mobile: FlaskClient, household: Household) -> None:
     def failures() -> int:
         db.session.expire_all()
-        return len(db.session.scalars(select(LoginAttempt).where(LoginAttempt.username == "app:resident1")).all())
+        # One counter per account, whichever login is typed (issue 18 item 4).
+        key = f"account:{household.account.id}"
+        return len(db.session.scalars(select(LoginAttempt).where(LoginAttempt.username == key)).all())
 
     assert_error(password_login(mobile, "resident1", "wrong password"), 401, "bad_credentials")
     assert failures() == 1
@@ -220,7 +222,7 @@ def test_wrong_codes_count_and_the_sixth_try_fails_even_with_the_right_code(
     [pending] = db.session.scalars(select(LoginCode)).all()
     assert pending.attempts == 5
     # Past the sign-in throttle (it forgets after 15 minutes), the code itself has no tries left.
-    login_throttle.clear(db.session, "app:" + PHONE_KEY)
+    login_throttle.clear(db.session, login_throttle.Surface.APP, f"account:{household.account.id}")
     db.session.commit()
     assert_error(code_login(mobile, PHONE, code), 401, "bad_code")
 
