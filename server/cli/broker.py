@@ -25,7 +25,7 @@ def broker() -> None:
     help="Directory for gatehouse.conf, gatehouse.passwd, gatehouse.acl and tls/.",
 )
 @click.option("--port", default=8883, show_default=True, type=click.IntRange(1, 65535), help="TLS listener port.")
-@click.option("--bind", default="0.0.0.0", show_default=True, help="Address the TLS listener binds.")  # noqa: S104
+@click.option("--bind", default="0.0.0.0", show_default=True, help="Address the TLS listener binds.")  # noqa: S104 - the broker serves the LAN  # nosec B104
 @click.option("--hostname", "hostnames", multiple=True, help="Name or IP terminals dial (repeat); default localhost.")
 @click.option("--persistence-dir", type=click.Path(file_okay=False, path_type=Path), help="Default: OUT/persistence.")
 @click.option("--owner", help="Give the files mosquitto reads to this user (e.g. mosquitto); needs root.")
