@@ -1,17 +1,18 @@
 """The journal publisher: signed deltas and snapshots to each terminal, and answers to birth messages.
 
 Everything here runs on the worker's one loop thread, so what it publishes on a terminal's topic is in
-causal order: a snapshot's parts are never interleaved with deltas, a delta is never older than a
-snapshot sent before it, and an InSync follows everything it vouches for. The site's published cursor
-moves only after the broker has acknowledged every message of a range (QoS 1); a worker killed mid-range
-republishes it and terminals drop the duplicates.
+causal order: a snapshot's parts are never interleaved with deltas (while a terminal's snapshot streams,
+its deltas and InSyncs wait behind it; see snapshots.py), a delta is never older than a snapshot sent
+before it, and an InSync follows everything it vouches for. The site's published cursor moves only after
+the broker has acknowledged every message of a range (QoS 1), or the message waits behind a snapshot
+(a worker stopped before sending it is asked again by the terminal's next birth); a worker killed
+mid-range republishes it and terminals drop the duplicates.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,13 +21,14 @@ from sqlalchemy import func, select, update
 
 from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.wire.base import WireModel, encode
-from gatehouse_core.wire.messages import Birth, Delta, Erased, InSync, Receipt, SnapshotPart
-from gatehouse_core.wire.records import Record, Removal, fingerprint, roster_hash
+from gatehouse_core.wire.messages import Birth, Delta, Erased, InSync, Receipt
+from gatehouse_core.wire.records import Record, Removal
 from gatehouse_core.wire.signing import sign
 from gatehouse_core.wire.topics import Channel, terminal_topic
 from server.link import roster
-from server.link.changes import Changes, changes_in, delta_items, estimated_size, split_parts, template_ids
+from server.link.changes import Changes, changes_in, delta_items, split_parts, template_ids
 from server.link.roster import TerminalScope, TerminalSealer
+from server.link.snapshots import SnapshotStreams
 from server.models import JournalEntry, Site, Terminal, utcnow
 from server.services.privacy import erasure
 from server.services.session import DbSession
@@ -48,12 +50,26 @@ class Delivery(Protocol):
 PublishFn = Callable[[str, bytes], Delivery]
 
 
+class _Held:
+    """A message waiting behind a terminal's snapshot: sent after its last part, not awaited here."""
+
+    def wait_for_publish(self, timeout: float | None = None) -> None:
+        """Nothing to wait for yet."""
+
+    def is_published(self) -> bool:
+        """Counts as handed over; if the worker stops first, the terminal's next birth catches it up."""
+        return True
+
+
 @dataclass(frozen=True)
 class BirthAnswer:
     """What the server sent in reply to a birth message."""
 
     action: str  # "none", "live" (the live stream covers it), "delta", "snapshot"
     seq: int
+    # A snapshot streamed over the next loop turns (or waiting for the terminal's budget): its stream sends
+    # the InSync after its last part, so the worker must not send one now.
+    streamed: bool = False
 
 
 class SyncPublisher:
@@ -66,9 +82,25 @@ class SyncPublisher:
         self._publish = publish
         self.part_budget = part_budget
         self.ack_timeout = ack_timeout
+        self.snapshots = SnapshotStreams(
+            lambda ident: TerminalSealer(keys, ident),
+            self._send_now,
+            lambda topic, payload: self._publish(topic, payload),
+            lambda: self.part_budget,
+        )
 
     def _send(self, topic: str, message: WireModel) -> Delivery:
+        payload = sign(self.keys.signing_key, topic, encode(message))
+        if self.snapshots.hold(topic, payload):
+            return _Held()
+        return self._publish(topic, payload)
+
+    def _send_now(self, topic: str, message: WireModel) -> Delivery:
         return self._publish(topic, sign(self.keys.signing_key, topic, encode(message)))
+
+    def advance_snapshots(self, session: DbSession) -> bool:
+        """Send the next few parts of the snapshots under way (one loop turn's worth); True if any went out."""
+        return self.snapshots.advance(session)
 
     def _confirmed(self, deliveries: Sequence[Delivery]) -> bool:
         deadline = time.monotonic() + self.ack_timeout
@@ -146,7 +178,9 @@ class SyncPublisher:
         held: dict[int, set[int]] = {}
         for scope in roster.scopes_of_site(session, site.id, only):
             if changes.needs_snapshot(scope):
-                sent, ids = self._snapshot(session, site, scope, seq)
+                # Streamed over the next loop turns, from scratch: what the terminal may hold has changed.
+                self.snapshots.restart(session, site, scope)
+                sent, ids = [], set()
             else:
                 removals, records = delta_items(
                     changes, data, scope, people, passes, TerminalSealer(self.keys, scope.ident)
@@ -179,57 +213,17 @@ class SyncPublisher:
             for i, (rem, rec) in enumerate(parts, start=1)
         ]
 
-    def _snapshot(
-        self, session: DbSession, site: Site, scope: TerminalScope, seq: int
-    ) -> tuple[list[Delivery], set[int]]:
-        """Stream the terminal's whole roster in parts as it is built; the last part carries the roster hash."""
-        snapshot_id = uuid.uuid4().hex
-        topic = terminal_topic(site.code, scope.ident, Channel.SYNC)
-        deliveries: list[Delivery] = []
-        entries: list[tuple[str, str, str]] = []
-        held: set[int] = set()
-        pending: list[Record] = []
-        size = 0
-
-        def send(last: bool) -> None:
-            deliveries.append(
-                self._send(
-                    topic,
-                    SnapshotPart(
-                        site=site.code,
-                        terminal=scope.ident,
-                        snapshot_id=snapshot_id,
-                        seq=seq,
-                        part=len(deliveries) + 1,
-                        last=last,
-                        roster_hash=roster_hash(entries) if last else None,
-                        records=tuple(pending),
-                    ),
-                )
-            )
-            pending.clear()
-
-        for block in roster.iter_roster(session, site, scope, TerminalSealer(self.keys, scope.ident)):
-            for record in block:
-                cost = estimated_size(record)
-                if pending and size + cost > self.part_budget:
-                    send(last=False)
-                    size = 0
-                pending.append(record)
-                size += cost
-                entries.append((record.kind, record.key, fingerprint(record)))
-            held |= template_ids(block)
-        send(last=True)
-        log.info(
-            "snapshot of %d records at seq %d sent to %s in %d parts", len(entries), seq, scope.ident, len(deliveries)
-        )
-        return deliveries, held
-
     # ---- births ------------------------------------------------------------------------------------------
 
     def answer_birth(self, session: DbSession, terminal: Terminal, birth: Birth) -> BirthAnswer:
         """Send a terminal what it lacks: nothing, a catch-up delta, or a snapshot."""
         site = terminal.site
+        if self.snapshots.in_flight(site.code, terminal.ident) is not None:
+            # One snapshot in flight per terminal: it answers this birth too, without more work.
+            stream = self.snapshots.request(
+                session, site, roster.scope_of(session, terminal), counted=True, nonce=birth.nonce
+            )
+            return BirthAnswer("snapshot", stream.seq or site.published_seq, streamed=True)
         # Publish what is pending first, so the answer and the live stream meet at the same sequence.
         if site.journal_seq > site.published_seq:
             base = site.published_seq
@@ -247,32 +241,36 @@ class SyncPublisher:
             log.warning("terminal %s is at seq %d beyond the journal (%d); resetting it", terminal.ident, applied, head)
             site.journal_seq = site.published_seq = applied
             head = applied
-            return self._answer_snapshot(session, site, scope, head)
+            return self._answer_snapshot(session, site, scope, head, birth)
         if applied == head:
             if birth.roster_hash == roster.expected_hash(session, site, scope):
                 return BirthAnswer("none", head)
             log.warning("terminal %s holds a roster that differs from the server's; sending a snapshot", terminal.ident)
-            return self._answer_snapshot(session, site, scope, head)
+            return self._answer_snapshot(session, site, scope, head, birth)
         first = session.scalar(
             select(func.min(JournalEntry.seq)).where(JournalEntry.site_id == site.id, JournalEntry.seq > applied)
         )
         if first != applied + 1:
-            return self._answer_snapshot(session, site, scope, head)
+            return self._answer_snapshot(session, site, scope, head, birth)
         entries = session.execute(
             select(JournalEntry.kind, JournalEntry.payload).where(
                 JournalEntry.site_id == site.id, JournalEntry.seq > applied, JournalEntry.seq <= head
             )
         )
         changes = changes_in((e.kind, e.payload) for e in entries)
+        if changes.needs_snapshot(scope):
+            return self._answer_snapshot(session, site, scope, head, birth)
         _, held = self._fan_out(session, site, applied, head, changes, only=terminal.id)
         for terminal_id, ids in held.items():
             erasure.record_holdings(session, terminal_id, ids)
-        return BirthAnswer("snapshot" if changes.needs_snapshot(scope) else "delta", head)
+        return BirthAnswer("delta", head)
 
-    def _answer_snapshot(self, session: DbSession, site: Site, scope: TerminalScope, head: int) -> BirthAnswer:
-        _, ids = self._snapshot(session, site, scope, head)
-        erasure.record_holdings(session, scope.terminal_id, ids)
-        return BirthAnswer("snapshot", head)
+    def _answer_snapshot(
+        self, session: DbSession, site: Site, scope: TerminalScope, head: int, birth: Birth
+    ) -> BirthAnswer:
+        """A snapshot streamed over the next loop turns, within the terminal's budget; it sends the InSync."""
+        self.snapshots.request(session, site, scope, counted=True, nonce=birth.nonce)
+        return BirthAnswer("snapshot", head, streamed=True)
 
     def send_in_sync(self, site_code: str, ident: str, seq: int, nonce: str) -> Delivery:
         """Close the answer to a birth: everything up to `seq` was published to the terminal before this."""

@@ -229,13 +229,24 @@ def iter_people(
     session: DbSession, site_id: int, batch: int = 2000, at: datetime | None = None
 ) -> Iterator[list[PersonData]]:
     """All active people of a site in blocks, so a snapshot can be sent while the rest is still loading."""
-    ids = list(
+    for block in _chunks(active_person_ids(session, site_id), batch):
+        yield load_people_between(session, site_id, block[0], block[-1], at)
+
+
+def active_person_ids(session: DbSession, site_id: int) -> list[int]:
+    """Ids of the site's active people, in order (a snapshot walks them in blocks)."""
+    return list(
         session.scalars(
             select(Person.id).where(Person.site_id == site_id, Person.status == PersonStatus.ACTIVE).order_by(Person.id)
         )
     )
-    for block in _chunks(ids, batch):
-        yield _load_people(session, site_id, Person.id.between(block[0], block[-1]), at)
+
+
+def load_people_between(
+    session: DbSession, site_id: int, first: int, last: int, at: datetime | None = None
+) -> list[PersonData]:
+    """The site's people with ids from `first` to `last` who are active now."""
+    return _load_people(session, site_id, Person.id.between(first, last), at)
 
 
 def _load_people(session: DbSession, site_id: int, which: ColumnElement[bool], at: datetime | None) -> list[PersonData]:
@@ -396,15 +407,20 @@ def iter_roster(
 ) -> Iterator[list[Record]]:
     """The terminal's full roster in blocks: site, doors, groups and passes first, then people."""
     data = load_site(session, site)
+    yield head_records(session, site.id, data, scope)
+    for block in iter_people(session, site.id, batch):
+        yield [r for person in block if (r := person_record(data, scope, person, sealer)) is not None]
+
+
+def head_records(session: DbSession, site_id: int, data: SiteData, scope: TerminalScope) -> list[Record]:
+    """The first block of a terminal's roster: site, its doors, the groups that cover them, passes."""
     records: list[Record] = [data.site, *door_records(data, scope)]
     records += [g for gid in sorted(data.groups) if (g := group_record(data, scope, gid)) is not None]
-    for held in load_passes(session, site.id).values():
+    for held in load_passes(session, site_id).values():
         pass_ = pass_record(scope, held)
         if pass_ is not None:
             records.append(pass_)
-    yield records
-    for block in iter_people(session, site.id, batch):
-        yield [r for person in block if (r := person_record(data, scope, person, sealer)) is not None]
+    return records
 
 
 def expected_hash(session: DbSession, site: Site, scope: TerminalScope) -> str:

@@ -4,7 +4,9 @@ It publishes the journal to terminals, answers their birth messages, records the
 and erasure confirmations, stores their access events exactly once, and sends the console's terminal
 commands (recording the replies). MQTT callbacks only enqueue;
 one loop thread does all database work and all publishing, so each terminal sees messages in order.
-Messages are routed by their topic's channel through one table (`Worker.handlers`).
+Messages are routed by their topic's channel through one table (`Worker.handlers`). Snapshots go out a
+few parts per loop turn (server/link/snapshots.py), so one terminal's snapshot never holds back another
+terminal's revocations.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from server.extensions import db
 from server.link.acks_and_events import AckEventStore
 from server.link.command_sender import CommandSender
 from server.link.publisher import Delivery, SyncPublisher
+from server.link.snapshots import ALARM_QUIET
 from server.services import journal
 from server.services.errors import NotFound
 from server.services.privacy import alarms, retention
@@ -141,11 +144,14 @@ class Worker:
         due = dict.fromkeys(("prune", "erasures", "retention"), time.monotonic() + 60)
         try:
             while not self.stop_event.is_set():
-                batch = self._drain(poll)
+                # With snapshot parts to send, only look for messages; otherwise wait for them.
+                streaming = self.connected.is_set() and self.publisher.snapshots.busy()
+                batch = self._drain(0 if streaming else poll)
                 if batch:
                     self.process(batch)
                 if self.connected.is_set():
                     self._publish_pending()
+                    self._advance_snapshots()
                 self._send_commands()
                 self._housekeeping(due)
         finally:
@@ -176,6 +182,15 @@ class Worker:
             except Exception:
                 db.session.rollback()
                 log.exception("publishing the journal failed; will retry")
+
+    def _advance_snapshots(self) -> None:
+        """One turn's worth of snapshot parts; pending journal ranges go out before the next turn's."""
+        with self.app.app_context():
+            try:
+                self.publisher.advance_snapshots(db.session)
+            except Exception:
+                db.session.rollback()
+                log.exception("sending a snapshot failed; the terminal will ask again")
 
     def _send_commands(self) -> None:
         with self.app.app_context():
@@ -213,6 +228,9 @@ class Worker:
         with self.app.app_context():
             try:
                 alarms.check_erasures(db.session)
+                alarms.resolve_snapshot_budget(
+                    db.session, self.publisher.snapshots.flooding(), timedelta(seconds=ALARM_QUIET)
+                )
                 db.session.commit()
             except Exception:
                 db.session.rollback()
@@ -330,7 +348,8 @@ class Worker:
         terminal = terminals.record_birth(db.session, ref.site, birth)
         # Only a birth with a nonce can be left to the earlier answer: its InSync shows the terminal if that
         # answer was lost, and it asks again. Without one, every birth is answered.
-        repeated = self._repeated(ref, birth) if birth.nonce is not None else None
+        streaming = self.publisher.snapshots.in_flight(ref.site, ref.terminal) is not None
+        repeated = self._repeated(ref, birth) if birth.nonce is not None and not streaming else None
         if repeated is not None:
             log.info("terminal %s repeated its birth; the answer is on its way", ref.terminal)
             seq = repeated
@@ -338,6 +357,8 @@ class Worker:
             answer = self.publisher.answer_birth(db.session, terminal, birth)
             log.info("terminal %s at seq %d: answered with %s", ref.terminal, birth.applied_seq, answer.action)
             self._answered[ref.terminal] = (birth.applied_seq, birth.roster_hash, time.monotonic(), answer.seq)
+            if answer.streamed:
+                return None  # the snapshot's stream sends the InSync after its last part
             seq = answer.seq
         else:
             return None

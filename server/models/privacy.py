@@ -57,6 +57,8 @@ class AlarmKind(enum.StrEnum):
     ERASURE_OVERDUE = "erasure_overdue"
     # The count of enrolled faces is nearing the filing threshold.
     FACE_COUNT = "face_count"
+    # A terminal asked for more full snapshots than its budget allows (a stolen terminal flooding births?).
+    SNAPSHOT_BUDGET = "snapshot_budget"
 
 
 class Alarm(Base):

@@ -1,4 +1,5 @@
-"""Alarms a manager must act on: face-template erasures a terminal has not confirmed in time.
+"""Alarms a manager must act on: face-template erasures a terminal has not confirmed in time, and terminals
+asking for more full snapshots than their budget allows.
 
 An erasure is overdue when a terminal's confirmation line is still pending `erasure_alarm_hours` (a site
 setting) after the server erased its copy. The alarm is raised once per receipt and resolved by the system
@@ -142,3 +143,48 @@ def _resolve_completed(session: DbSession, at: datetime, site: Site | None) -> N
             .execution_options(synchronize_session="fetch")
         )
         log.info("resolved %d erasure alarm(s): the erasures are complete", len(done))
+
+
+def raise_snapshot_budget(
+    session: DbSession,
+    site_id: int,
+    terminal_name: str,
+    ident: str,
+    count: int,
+    window_s: float,
+    wait_s: float,
+    at: datetime | None = None,
+) -> bool:
+    """Alarm (once per terminal and day) that a terminal asked for more snapshots than its budget; no commit."""
+    at = at or utcnow()
+    message = (
+        f"Terminal {terminal_name} ({ident}) asked for a full copy of its roster more than {count} times within "
+        f"{window_s / 60:.0f} minutes. Each copy costs the server seconds of work, so the next one waits "
+        f"{wait_s / 60:.0f} minutes; the terminal keeps deciding with what it holds. A terminal that keeps "
+        "restarting or whose storage is failing can do this, and so can someone using a stolen terminal's "
+        "credentials: check the terminal, and if it is missing, remove it from the site. This alarm clears "
+        "by itself a day after the terminal last asked too often."
+    )
+    return raise_once(session, AlarmKind.SNAPSHOT_BUDGET, site_id, f"{ident}@{at:%Y-%m-%d}", message, at)
+
+
+def resolve_snapshot_budget(
+    session: DbSession, still_asking: set[str], quiet: timedelta, at: datetime | None = None
+) -> int:
+    """Resolve snapshot-budget alarms raised over `quiet` ago whose terminal is not in `still_asking`; no commit."""
+    at = at or utcnow()
+    open_refs = session.execute(
+        select(Alarm.id, Alarm.ref).where(
+            Alarm.kind == AlarmKind.SNAPSHOT_BUDGET, Alarm.resolved_at.is_(None), Alarm.raised_at <= at - quiet
+        )
+    ).all()
+    done = [alarm_id for alarm_id, ref in open_refs if ref.split("@", 1)[0] not in still_asking]
+    if done:
+        session.execute(
+            update(Alarm)
+            .where(Alarm.id.in_(done))
+            .values(resolved_at=at)
+            .execution_options(synchronize_session="fetch")
+        )
+        log.info("resolved %d snapshot budget alarm(s): the terminals stopped asking too often", len(done))
+    return len(done)
