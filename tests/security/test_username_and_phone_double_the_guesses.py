@@ -36,16 +36,15 @@ def password_login(client: FlaskClient, login: str, password: str):
 
 
 @pytest.fixture
-def phone(request: pytest.FixtureRequest) -> FlaskClient:
-    client: FlaskClient = request.getfixturevalue("mobile")
-    return client
+def phone(mobile: FlaskClient) -> FlaskClient:  # noqa: F811 - the fixture imported above
+    """The phone-app API (a name that does not shadow the imported fixture in the tests)."""
+    return mobile
 
 
 @pytest.fixture
-def household(request: pytest.FixtureRequest) -> Household:
+def household(make_household: Callable[..., Household]) -> Household:  # noqa: F811 - the fixture imported above
     """A resident whose app account has the username resident<n> and the phone PHONE."""
-    make: Callable[..., Household] = request.getfixturevalue("make_household")
-    return make(phone=PHONE)
+    return make_household(phone=PHONE)
 
 
 def test_wrong_passwords_under_the_username_also_lock_the_phone(phone: FlaskClient, household: Household) -> None:
