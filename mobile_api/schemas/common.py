@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from gatehouse_core.wire.messages import Decision, EntryMethod
+from server.models.text_guard import control_character
 
 
 class RequestModel(BaseModel):
-    """Base of request bodies and queries: unknown fields are an error, not silently dropped."""
+    """Base of request bodies and queries: unknown fields are an error, not silently dropped; no text field (of
+    this model or any added later) holds a control character."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        # Before any other check, so a NUL is named as such rather than as a pattern mismatch.
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and (character := control_character(text)) is not None:
+                raise ValueError(f"holds a control character ({character}); remove it")
+        return value
 
 
 class ResponseModel(BaseModel):
