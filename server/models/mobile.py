@@ -1,11 +1,11 @@
-"""Residents' phone-app accounts, their signed-in devices and one-time login codes."""
+"""Residents' phone-app accounts, their signed-in devices, one-time login codes and the queue of asks for one."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, UTCDateTime, str_enum, utcnow
@@ -80,3 +80,39 @@ class LoginCode(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CodeRequestState(enum.StrEnum):
+    """Where a queued ask for a sign-in code stands."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    # No account may receive a code for this login now (none, disabled, moved out, or its limit reached).
+    DROPPED = "dropped"
+    FAILED = "failed"  # the sender failed every try
+    EXPIRED = "expired"  # waited too long for a deliverer: a code arriving now would be of no use
+
+
+class LoginCodeRequest(Base):
+    """An ask for a sign-in code, queued by the API and sent by its deliverer.
+
+    The request only writes this row, whether or not the login has an account, so its answer and its timing
+    are the same for both. The login is sealed and cleared once the row is done; the code is made at delivery
+    and never stored here.
+    """
+
+    __tablename__ = "login_code_requests"
+    __table_args__ = (Index("ix_login_code_requests_due", "state", "next_try_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The username or phone as asked for, AES-GCM sealed under a key derived from the session secret.
+    login_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[CodeRequestState] = mapped_column(
+        str_enum(CodeRequestState, length=12), default=CodeRequestState.PENDING
+    )
+    # Tries claimed so far; a claim sets it one higher only if no other deliverer did first.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a deliverer may take the row next: now, after a back-off, or once a claimed try's lease runs out.
+    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,4 +1,4 @@
-"""Retention removes ended phone-app sessions and spent sign-in codes, and keeps live ones."""
+"""Retention removes ended phone-app sessions, spent sign-in codes and old asks for one, and keeps live ones."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from server.extensions import db
 from server.models import AppSession, LoginCode, SessionEnd, utcnow
-from server.services.accounts import app_sessions
+from server.models.mobile import CodeRequestState, LoginCodeRequest
+from server.services.accounts import app_sessions, code_queue
 from server.services.audit import Actor
 from server.services.privacy import retention
 
@@ -51,3 +52,26 @@ def test_a_one_site_run_leaves_sign_ins_alone(make_household, keys):
     report = retention.run_retention(db.session, Actor("test"), site=home.site)
     assert report.sign_ins == 0
     assert db.session.scalar(select(func.count()).select_from(AppSession)) == 2  # the household's own + this one
+
+
+def test_retention_purges_code_requests_a_day_old_whatever_became_of_them(make_household, keys):
+    make_household()
+    now = utcnow()
+    key = code_queue.queue_key(keys.session_secret)
+    for age in (timedelta(minutes=1), timedelta(days=2)):
+        code_queue.enqueue(db.session, key, "resident1", at=now - age)
+    db.session.add(
+        LoginCodeRequest(
+            requested_at=now - timedelta(days=3),
+            next_try_at=now - timedelta(days=3),
+            state=CodeRequestState.SENT,
+            finished_at=now - timedelta(days=3),
+        )
+    )
+    db.session.commit()
+
+    report = retention.run_retention(db.session, Actor("test"), at=now)
+
+    assert report.sign_ins == 2
+    [left] = db.session.scalars(select(LoginCodeRequest)).all()
+    assert left.requested_at == now - timedelta(minutes=1)

@@ -1,8 +1,9 @@
 """One-time sign-in codes sent to a resident's phone through a pluggable sender (SMS gateway, spool, plugin).
 
-A code is 6 digits, lives 5 minutes, allows 5 tries and is kept only as a keyed hash. Asking for a code
-answers the same whether or not the phone or username has an account, so the API does not reveal who lives
-where; at most 3 codes go to one account per 15 minutes.
+A code is 6 digits, lives 5 minutes, allows 5 tries and is kept only as a keyed hash; at most 3 codes go to one
+account per 15 minutes. The API does not send from the request: it queues the ask (`code_queue`), so the answer
+and its timing are the same whether or not the phone or username has an account, and a deliverer calls
+`prepare_code`, the sender, then `confirm_code` or `discard_code`.
 """
 
 from __future__ import annotations
@@ -70,12 +71,23 @@ def _digest(key: bytes, account_id: int, code: str) -> str:
     return hmac.new(key, f"{account_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def request_code(session: DbSession, key: bytes, sender: CodeSender, login: str, at: datetime | None = None) -> bool:
-    """Send a fresh code to the phone of the account `login` names; False when nothing was sent (told to nobody)."""
+@dataclass(frozen=True)
+class PreparedCode:
+    """A code saved (as its hash) for an account and the message that carries it, not yet sent."""
+
+    code_id: int
+    account_id: int
+    message: CodeMessage
+
+
+def prepare_code(session: DbSession, key: bytes, login: str, at: datetime | None = None) -> PreparedCode | None:
+    """Save a fresh code for the account `login` names, within its limits; None when no code may go out."""
     at = at or utcnow()
     account = find_account(session, login)
     if account is None or not may_sign_in(account) or account.phone_key is None or account.person.phone is None:
-        return False
+        return None
+    # Two deliverers preparing codes for one account count one after the other (PostgreSQL; SQLite has one writer).
+    session.execute(select(ResidentAccount.id).where(ResidentAccount.id == account.id).with_for_update())
     session.execute(
         delete(LoginCode).where(LoginCode.account_id == account.id, LoginCode.expires_at <= at - SEND_WINDOW)
     )
@@ -84,19 +96,47 @@ def request_code(session: DbSession, key: bytes, sender: CodeSender, login: str,
     )
     if (recent or 0) >= MAX_SENDS:
         log.info("sign-in code for account %d not sent: %d sent within the window", account.id, recent)
-        return False
+        return None
     code = f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}"
-    # Earlier codes stop working once a new one is asked for.
+    row = LoginCode(account_id=account.id, code_hash=_digest(key, account.id, code), created_at=at, expires_at=at + TTL)
+    session.add(row)
+    session.flush()
+    message = CodeMessage(account.phone_key, code, account.person.site.name, int(TTL.total_seconds() // 60))
+    return PreparedCode(row.id, account.id, message)
+
+
+def confirm_code(session: DbSession, prepared: PreparedCode, at: datetime | None = None) -> None:
+    """The code went out: earlier codes of the account stop working."""
+    at = at or utcnow()
     for older in session.scalars(
-        select(LoginCode).where(LoginCode.account_id == account.id, LoginCode.used_at.is_(None))
+        select(LoginCode).where(
+            LoginCode.account_id == prepared.account_id, LoginCode.used_at.is_(None), LoginCode.id < prepared.code_id
+        )
     ):
         older.used_at = at
-    session.add(
-        LoginCode(account_id=account.id, code_hash=_digest(key, account.id, code), created_at=at, expires_at=at + TTL)
-    )
-    session.flush()
-    sender.send(CodeMessage(account.phone_key, code, account.person.site.name, int(TTL.total_seconds() // 60)))
-    log.info("sign-in code sent for account %d", account.id)
+    log.info("sign-in code sent for account %d", prepared.account_id)
+
+
+def discard_code(session: DbSession, prepared: PreparedCode) -> None:
+    """The code did not go out: forget it, so it neither works nor counts against the account's limit."""
+    session.execute(delete(LoginCode).where(LoginCode.id == prepared.code_id))
+
+
+def request_code(session: DbSession, key: bytes, sender: CodeSender, login: str, at: datetime | None = None) -> bool:
+    """Send a fresh code to the phone of the account `login` names; False when nothing was sent (told to nobody).
+
+    This sends within the caller's transaction and time; the API never calls it from a request (its answer
+    would take longer for a login with an account): it queues the ask with `code_queue.enqueue`.
+    """
+    prepared = prepare_code(session, key, login, at)
+    if prepared is None:
+        return False
+    try:
+        sender.send(prepared.message)
+    except CodeSenderError:
+        discard_code(session, prepared)
+        raise
+    confirm_code(session, prepared, at)
     return True
 
 

@@ -30,6 +30,7 @@ from server.models import (
     VisitorPass,
     utcnow,
 )
+from server.models.mobile import LoginCodeRequest
 from server.services import audit
 from server.services.audit import Actor
 from server.services.face import templates as face_templates
@@ -68,7 +69,7 @@ class RetentionReport:
 
     at: datetime
     sites: list[SitePurge] = field(default_factory=list)
-    # Ended phone-app sessions and spent sign-in codes (not per site: they belong to accounts).
+    # Ended phone-app sessions, spent sign-in codes and old asks for one (not per site: they belong to accounts).
     sign_ins: int = 0
 
     @property
@@ -120,21 +121,23 @@ def run_retention(
 
 # Ended app sessions are kept this long (the resident's device list and the audit trail refer to them).
 SESSION_KEEP = timedelta(days=30)
-# Sign-in codes live minutes; their rows go a day after they expire.
+# Sign-in codes live minutes; their rows go a day after they expire, and queued asks for one a day after they were
+# made (by then each was sent, dropped or given up: the deliverer gives up within minutes).
 CODE_KEEP = timedelta(days=1)
 
 
 def purge_sign_ins(session: DbSession, at: datetime) -> int:
-    """Delete phone-app sessions that ended or ran out over 30 days ago, and spent sign-in codes."""
+    """Delete phone-app sessions that ended or ran out over 30 days ago, spent sign-in codes and old code requests."""
     cutoff = at - SESSION_KEEP
     ended = session.execute(
         delete(AppSession).where(or_(AppSession.revoked_at < cutoff, AppSession.refresh_expires_at < cutoff))
     )
     codes = session.execute(delete(LoginCode).where(LoginCode.expires_at < at - CODE_KEEP))
+    asks = session.execute(delete(LoginCodeRequest).where(LoginCodeRequest.requested_at < at - CODE_KEEP))
     session.commit()
-    count = _rowcount(ended) + _rowcount(codes)
+    count = _rowcount(ended) + _rowcount(codes) + _rowcount(asks)
     if count:
-        log.info("retention removed %d ended app sessions and spent sign-in codes", count)
+        log.info("retention removed %d ended app sessions, spent sign-in codes and old code requests", count)
     return count
 
 
