@@ -1,22 +1,42 @@
-"""Senders of one-time sign-in codes: a spool folder, an external program, or a plugin of your own.
+"""Senders of one-time sign-in codes (a spool folder, an external program, or a plugin of your own) and the
+deliverer that drives them from a background thread.
 
-None of them logs the code or the phone number. A sender that fails raises CodeSenderError, which the API
-logs (without phone or code) and answers like a sent code, so the answer never tells who has an account.
+None of them logs the code or the phone number. Requests never call a sender: they queue the ask
+(services.accounts.code_queue) and wake the deliverer, so the answer, and how long it takes, never tells who
+has an account. A sender that fails raises CodeSenderError, which the deliverer logs (without phone or code)
+and tries again later.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import secrets
 import subprocess
+import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import cast
 
+from flask import Flask
+
 from mobile_api.config import LoginCodeConfig
+from server.extensions import db
+from server.models import utcnow
+from server.services.accounts import code_queue
 from server.services.accounts.login_codes import CodeMessage, CodeSender, CodeSenderError
+
+log = logging.getLogger(__name__)
+
+# How often the deliverer looks at the queue without being woken (another API process may have queued a request).
+POLL_SECONDS = 5.0
+# Shortest wait between passes, so a row another process holds does not make the thread spin.
+MIN_WAIT_SECONDS = 0.1
+# How long stopping waits for a send in progress (the command sender's timeout is at most a minute).
+STOP_WAIT_SECONDS = 90.0
 
 
 class SpoolSender:
@@ -79,3 +99,66 @@ def make_sender(config: LoginCodeConfig | None) -> CodeSender | None:
     if not callable(getattr(sender, "send", None)):
         raise ValueError(f"login_codes.plugin {config.plugin!r} did not return an object with a send(message) method")
     return sender
+
+
+class CodeDeliverer:
+    """Sends queued sign-in codes from one background thread of the mobile API.
+
+    The thread drains the queue when it starts (requests left by a restart), whenever a request wakes it, when
+    a retry falls due, and every POLL_SECONDS in case another process queued something.
+    """
+
+    def __init__(self, sender: CodeSender, queue_key: bytes, code_key: bytes, poll_seconds: float = POLL_SECONDS):
+        self.sender = sender
+        self.queue_key = queue_key
+        self.code_key = code_key
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def drain(self) -> datetime | None:
+        """Deliver every request due now (in an app context); returns when the next pending one falls due."""
+        while not self._stop.is_set():
+            if code_queue.deliver_next(db.session, self.queue_key, self.code_key, self.sender) is None:
+                break
+        return code_queue.next_due(db.session)
+
+    def wake(self) -> None:
+        """A request was queued (and committed): deliver it now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self, app: Flask) -> None:
+        """Run the deliverer in a daemon thread, in `app`'s context, until `stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(app,), name="sign-in code deliverer", daemon=True)
+        self._thread.start()
+
+    def stop(self, wait_seconds: float = STOP_WAIT_SECONDS) -> None:
+        """End the thread, letting a send in progress finish (a request not yet sent stays queued)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(wait_seconds)
+            self._thread = None
+
+    def _run(self, app: Flask) -> None:
+        while not self._stop.is_set():
+            wait = self.poll_seconds
+            # A wake that comes while draining is kept for the next wait; one cleared here came before the drain.
+            self._wake.clear()
+            try:
+                with app.app_context():
+                    try:
+                        due = self.drain()
+                    finally:
+                        db.session.remove()
+            except Exception as exc:
+                # Only the kind of failure: a database error's text can carry a query's parameters.
+                log.error("queued sign-in codes could not be delivered (%s); trying again", type(exc).__name__)
+            else:
+                if due is not None:
+                    wait = min(wait, max(MIN_WAIT_SECONDS, (due - utcnow()).total_seconds()))
+            self._wake.wait(wait)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Response, request
 
 from mobile_api.auth import public_blueprint, resident, resident_blueprint
+from mobile_api.code_senders import CodeDeliverer
 from mobile_api.errors import error_response
 from mobile_api.responses import no_content, reply
 from mobile_api.schemas.auth import (
@@ -25,13 +24,10 @@ from mobile_api.schemas.common import ApiError, IdPath
 from mobile_api.state import mobile
 from server.extensions import db
 from server.models import SessionEnd
-from server.services.accounts import app_sessions, login_codes, sign_in
+from server.services.accounts import app_sessions, code_queue, login_codes, sign_in
 from server.services.accounts.app_sessions import IssuedTokens, TokenRefused
-from server.services.accounts.login_codes import CodeSenderError
 from server.services.accounts.sign_in import SignInRefused, TooManyAttempts
 from server.services.errors import DomainError
-
-log = logging.getLogger(__name__)
 
 public = public_blueprint("auth", __name__, "Sign-in")
 bp = resident_blueprint("session", __name__, "Sign-in")
@@ -77,13 +73,13 @@ def _pair(issued: IssuedTokens) -> TokenPair:
     )
 
 
-def _code_sender() -> login_codes.CodeSender:
-    sender = mobile().sender
-    if sender is None:
+def _code_deliverer() -> CodeDeliverer:
+    deliverer = mobile().deliverer
+    if deliverer is None:
         raise CodeSignInUnavailable(
             "Sign-in by code is not available here; sign in with your username or phone number and password."
         )
-    return sender
+    return deliverer
 
 
 @public.post(
@@ -111,20 +107,17 @@ def login(body: LoginRequest) -> tuple[Response, int]:
     "/auth/code",
     responses={202: CodeRequested, 503: ApiError},
     summary="Ask for a sign-in code",
-    description="Sends a 6-digit code by text message to the phone on file for this phone number or username. "
-    "The answer is the same whether or not an account exists; at most 3 codes go out per 15 minutes. "
+    description="Queues a 6-digit code, sent shortly after by text message to the phone on file for this phone "
+    "number or username. The answer, and how long it takes, is the same whether or not an account exists; at most "
+    "3 codes go out per 15 minutes. "
     "503 `code_sign_in_unavailable` when this installation sends no codes.",
 )
 def request_code(body: CodeRequest) -> tuple[Response, int]:
-    sender = _code_sender()
-    try:
-        login_codes.request_code(db.session, mobile().code_key, sender, body.login)
-    except CodeSenderError as exc:
-        # Answered like a sent code, so the response does not tell who has an account.
-        db.session.rollback()
-        log.warning("a sign-in code could not be sent: %s", exc)
-    else:
-        db.session.commit()
+    deliverer = _code_deliverer()
+    # Only a queued row, whatever the login names: the answer and its timing tell nobody who has an account.
+    code_queue.enqueue(db.session, mobile().queue_key, body.login)
+    db.session.commit()
+    deliverer.wake()
     return reply(CodeRequested(message=CODE_SENT, expires_in_seconds=int(login_codes.TTL.total_seconds())), 202)
 
 
@@ -137,7 +130,7 @@ def request_code(body: CodeRequest) -> tuple[Response, int]:
     "(with Retry-After) after repeated failures.",
 )
 def code_login(body: CodeLoginRequest) -> tuple[Response, int]:
-    _code_sender()
+    _code_deliverer()
     issued = sign_in.app_code_sign_in(
         db.session,
         body.login,

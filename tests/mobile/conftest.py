@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from gatehouse_core.configfile import parse_config
 from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.schedule import ALWAYS
+from mobile_api import state as mobile_state
 from mobile_api.app import create_app as create_mobile_app
 from mobile_api.config import MobileApiConfig
 from server.extensions import db
@@ -87,6 +88,14 @@ def sent_codes(spool: Path) -> list[dict[str, str]]:
         return []
     files = sorted(spool.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
     return [json.loads(p.read_text(encoding="utf-8")) for p in files]
+
+
+def deliver_codes(mobile_app: Flask) -> None:
+    """Send every queued sign-in code now, as the running API's deliverer thread does after each request."""
+    with mobile_app.app_context():
+        deliverer = mobile_state.mobile().deliverer
+        assert deliverer is not None, "this mobile API sends no codes"
+        deliverer.drain()
 
 
 @pytest.fixture
