@@ -12,6 +12,9 @@ from gatehouse_core.configfile import StrictModel, load_config
 from gatehouse_core.configtypes import ConfigPath, LogLevel
 from server.config import DatabaseUrl, FaceServerConfig, HttpConfig
 
+# A phone's front camera takes at most about 12 MP; more is no better for a face and costs memory to decode.
+SELFIE_MAX_PIXELS = 12_000_000
+
 
 class TokenConfig(StrictModel):
     """How long the app's tokens last."""
@@ -46,8 +49,11 @@ class RateLimitConfig(StrictModel):
     default: str = Field("120/minute", description="Limit on every request.")
     sign_in: str = Field("20/minute;200/hour", description="Limit on sign-in, code and refresh requests per address.")
     passes: str = Field("30/hour", description="Limit on creating visitor passes, per device.")
+    photos: str = Field(
+        "10/hour", description="Limit on selfie uploads for face enrollment, per resident (all their devices)."
+    )
 
-    @field_validator("default", "sign_in", "passes")
+    @field_validator("default", "sign_in", "passes", "photos")
     @classmethod
     def _limits(cls, value: str) -> str:
         return _limit_text(value)
@@ -106,6 +112,13 @@ class MobileApiConfig(StrictModel):
     )
     trusted_proxies: int = Field(
         0, ge=0, le=5, description="Reverse proxies in front of the API whose X-Forwarded-* headers are believed."
+    )
+    selfie_max_pixels: int = Field(
+        SELFIE_MAX_PIXELS,
+        ge=1_000_000,
+        le=40_000_000,
+        description="Most pixels a selfie from the app may declare; larger ones are refused before anything is "
+        "decoded. The lower of this and face.max_photo_pixels applies.",
     )
     tokens: TokenConfig = Field(default_factory=TokenConfig, description="Token lifetimes.")  # type: ignore[arg-type]
     rate_limits: RateLimitConfig = Field(

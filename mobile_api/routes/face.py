@@ -197,13 +197,14 @@ def decline() -> tuple[Response, int]:
 
 @bp.post(
     "/me/face/photo",
-    responses={201: PhotoEnrolled, 403: ApiError, 409: ApiError, 413: ApiError, 503: ApiError},
+    responses={201: PhotoEnrolled, 403: ApiError, 409: ApiError, 413: ApiError, 429: ApiError, 503: ApiError},
     summary="Enroll your face from a selfie",
     description="multipart/form-data with the photo in field 'photo'. Only at sites that allow app enrollment "
     "(403 app_enrollment_off otherwise) and after consent (409 no_consent / consent_stale). The photo is used "
     "for this request only and never stored; a template is made from it and stored sealed. A photo that fails a "
-    "check answers 422 photo_<reason> with what to change; 413 too_large over the size limit; 503 "
-    "face_unavailable if this server has no face engine.",
+    "check answers 422 photo_<reason> with what to change (photo_too_large over the pixel limit, 12 MP by default, "
+    "refused from the header); 413 too_large over the size limit; 429 over the uploads allowed per resident "
+    "(10 an hour by default); 503 face_unavailable if this server has no face engine.",
 )
 def upload_photo(form: PhotoForm) -> tuple[Response, int]:
     person = resident().person
@@ -219,6 +220,7 @@ def upload_photo(form: PhotoForm) -> tuple[Response, int]:
                     person,
                     upload.stream,
                     channel=ConsentChannel.APP,
+                    max_pixels=mobile().config.selfie_max_pixels,
                 )
             except FaceUnavailable as exc:
                 # What to fix is for the operator's log; the resident learns where else to go.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO
 
@@ -249,9 +249,12 @@ def enroll_from_upload(
     upload: IO[bytes],
     *,
     channel: ConsentChannel,
+    max_pixels: int | None = None,
     at: datetime | None = None,
 ) -> Enrolled:
     """Enroll a person's face from an uploaded photo file (the caller closes it), by the console or the phone app.
+
+    `max_pixels` lowers the engine's pixel limit for this upload (the phone app's selfie cap); it never raises it.
 
     Refusals that need no photo come first, so a refused upload is never read: from the app, a site that takes no
     photos from the app (AppEnrollmentOff); a server without a face engine (FaceUnavailable); the person and consent
@@ -262,6 +265,8 @@ def enroll_from_upload(
     if channel is ConsentChannel.APP:
         require_app_enrollment(person.site)
     limits, photo_limits = engine.limits, engine.photo_limits
+    if max_pixels is not None and max_pixels < photo_limits.max_pixels:
+        photo_limits = replace(photo_limits, max_pixels=max_pixels)
     model = engine.model()
     consent = require_enrollable(person, active_consent(person, at), at, model.model_id)
     # One byte past the limit is enough for the gates to refuse the photo as too large.
