@@ -48,6 +48,7 @@ class Observed:
         self.hold_first_part: threading.Event | None = None
         self.births = 0
         self.idle_after = -1  # births handled when the loop last waited for messages with nothing left to do
+        self.idle_turns = 0  # how often it has done so
         self.snapshot_parts: list[tuple[str, int, bool]] = []  # (snapshot id, part, last) as published
         handle_birth = worker.handlers[Channel.BIRTH]
         drain = worker._drain
@@ -62,6 +63,7 @@ class Observed:
             if timeout > 0:  # the loop blocks only when it has no work in hand
                 with self.lock:
                     self.idle_after = self.births
+                    self.idle_turns += 1
             return drain(timeout)
 
         def publish_and_note(topic: str, payload: bytes) -> Any:
@@ -78,9 +80,13 @@ class Observed:
         worker._drain = drain_and_note  # type: ignore[method-assign]
         worker.publisher._publish = publish_and_note
 
-    def settled(self) -> None:
-        """Wait until the worker published what was pending at its start (a new terminal's first snapshot)."""
-        wait_for(lambda: self.idle_after_birth(0), what="the worker idle after starting")
+    def settled(self, site: Site) -> None:
+        """Wait until the worker sent what was pending at its start (the new terminal's first snapshot)."""
+        wait_for(lambda: head_of(site, published=True) == head_of(site), what="the journal published")
+        with self.lock:
+            turns = self.idle_turns
+        # The loop waits idle only with no snapshot to stream: the first snapshot is done.
+        wait_for(lambda: self.idle_turns > turns, what="the worker idle after starting")
         with self.lock:
             self.snapshot_parts.clear()
 
@@ -129,9 +135,11 @@ def forged_birth(handle: TerminalHandle, head: int) -> bytes:
     )
 
 
-def head_of(site: Site) -> int:
+def head_of(site: Site, *, published: bool = False) -> int:
     db.session.expire_all()
-    head = db.session.get(Site, site.id).journal_seq  # type: ignore[union-attr]
+    fresh = db.session.get(Site, site.id)
+    assert fresh is not None
+    head = fresh.published_seq if published else fresh.journal_seq
     db.session.rollback()
     return head
 
@@ -139,7 +147,7 @@ def head_of(site: Site) -> int:
 def test_births_one_after_another_stay_within_the_budget_and_raise_an_alarm(rig, stolen):  # noqa: F811
     handle, attacker, site = stolen
     observed = Observed(rig.start_worker())
-    observed.settled()
+    observed.settled(site)
     topic = terminal_topic(site.code, handle.ident, Channel.BIRTH)
     head = head_of(site)
 
@@ -162,7 +170,7 @@ def test_a_burst_of_births_is_answered_by_the_snapshot_in_flight(rig, stolen):  
     worker.publisher.part_budget = 512  # many small parts: the snapshot takes the worker several loop turns
     arrived = threading.Event()
     observed = Observed(worker)
-    observed.settled()
+    observed.settled(site)
     observed.hold_first_part = arrived
     topic = terminal_topic(site.code, handle.ident, Channel.BIRTH)
     head = head_of(site)

@@ -71,9 +71,20 @@ def test_another_terminals_revocation_is_published_before_the_snapshot_ends(
             revoked.wait(30)  # the worker's loop stops here until the revocation is committed
         return publish(topic, payload)
 
-    # Let the worker publish what was pending at its start (both terminals' first snapshots) first.
-    wait_for(lambda: worker._inbox.empty() and worker.connected.is_set(), what="the worker connected")
+    # Let the worker send what was pending at its start (both terminals' first snapshots) first: once the
+    # journal is published, the loop waits idle for messages only when no snapshot is left to stream.
+    idle = threading.Event()
+    drain = worker._drain
+
+    def drain_and_note(timeout: float) -> list[tuple[str, bytes]]:
+        if timeout > 0:
+            idle.set()
+        return drain(timeout)
+
+    worker._drain = drain_and_note  # type: ignore[method-assign]
     wait_for(lambda: _published_head(site), what="the journal published")
+    idle.clear()
+    assert idle.wait(20), "the worker never went idle"
     worker.publisher._publish = publish_and_note
 
     db.session.expire_all()
