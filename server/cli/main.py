@@ -11,6 +11,7 @@ from server.cli.app_accounts import app_accounts
 from server.cli.broker import broker
 from server.cli.database import db_group
 from server.cli.demo import demo
+from server.cli.doors import door_group
 from server.cli.face import face
 from server.cli.keys import keys_group
 from server.cli.mobile import mobile_api_group
@@ -38,6 +39,7 @@ for group in (
     db_group,
     keys_group,
     site_group,
+    door_group,
     users_group,
     face,
     privacy,

@@ -42,6 +42,14 @@ def get_site(session: DbSession, code: str) -> Site:
     return site
 
 
+def get_door(session: DbSession, site: Site, name: str) -> Door:
+    """Look a door of `site` up by its name."""
+    door = session.scalar(select(Door).where(Door.site_id == site.id, Door.name == name.strip()))
+    if door is None:
+        raise NotFound(f"site {site.code} has no door named {name!r}")
+    return door
+
+
 @dataclass(frozen=True)
 class DoorMethods:
     """Entry methods a door accepts."""
