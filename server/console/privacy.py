@@ -54,6 +54,7 @@ _ERRORS = {
 _ALARM_KINDS = {
     AlarmKind.ERASURE_OVERDUE: _l("Erasure overdue"),
     AlarmKind.FACE_COUNT: _l("Face count near the filing threshold"),
+    AlarmKind.SNAPSHOT_BUDGET: _l("Terminal over its snapshot budget"),
 }
 _PURGE_KINDS = {
     "access_events": _l("door events"),

@@ -442,3 +442,11 @@ def test_guard_gets_403_everywhere(client, make_user, make_site) -> None:
         assert client.post(url, data={"csrf_token": token(client, "/"), **data}).status_code == 403, url
     db.session.refresh(site)
     assert site.face_enabled and count(PrivacyNotice) == 1
+
+
+def test_every_alarm_kind_has_a_label_on_the_privacy_page() -> None:
+    # A new kind of alarm (the snapshot budget, say) must not reach managers as its raw code.
+    from server.console.privacy import _ALARM_KINDS
+    from server.models import AlarmKind
+
+    assert set(_ALARM_KINDS) == set(AlarmKind)
