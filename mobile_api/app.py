@@ -14,6 +14,7 @@ from mobile_api.limits import make_limiter
 from mobile_api.schemas.common import ApiError
 from mobile_api.state import build_state
 from server.models import db
+from server.ops.private_files import private_sqlite
 from server.web.uploads import InMemoryUploadRequest
 
 API_VERSION = "1.0.0"
@@ -55,6 +56,8 @@ def create_app(config: MobileApiConfig, *, keys: ServerKeys | None = None, testi
         n = config.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions["gatehouse_mobile"] = build_state(config, keys)
+    # A SQLite database is created 0600 in a 0700 folder before SQLite first opens it (it holds people's data).
+    private_sqlite(config.database_url)
     db.init_app(app)
     register_error_handlers(app)
     limiter = make_limiter(app, config.rate_limits)

@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from gatehouse_core.keyring import ServerKeys, init_keys, load_keys
 from server.config import ServerConfig
 from server.extensions import csrf, db, login_manager, migrate
+from server.ops.private_files import private_sqlite
 from server.services.accounts.users import SESSION_LIFETIME
 from server.services.face.enrollment import EnrollmentEngine
 from server.state import Gatehouse
@@ -70,6 +71,8 @@ def create_app(config: ServerConfig, *, keys: ServerKeys | None = None, testing:
         n = config.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions["gatehouse"] = Gatehouse(config=config, keys=keys, face=EnrollmentEngine(config.face))
+    # A SQLite database is created 0600 in a 0700 folder before SQLite first opens it (it holds people's data).
+    private_sqlite(config.database_url)
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     login_manager.init_app(app)

@@ -249,7 +249,7 @@ class TerminalRuntime:
     def _wrong_guess(self, verdict: Verdict, now: datetime) -> None:
         lockout = self.engine.lockout.failure(now.timestamp())
         if lockout is not None:
-            log.warning("keypad and QR entry locked for %.0f s after repeated wrong codes", lockout)
+            log.warning("typed entry locked for %.0f s after repeated wrong codes (signed QRs still work)", lockout)
             alarm = EventRecord(
                 uid=str(uuid.uuid4()),
                 door=verdict.door,

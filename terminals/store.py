@@ -9,9 +9,7 @@ database and its WAL/SHM files are 0600 in a data folder created 0700: no other 
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
+from gatehouse_core.private_files import private_sqlite_file
 from gatehouse_core.wire.base import decode, encode
 from gatehouse_core.wire.messages import Erased, EventRecord
 from gatehouse_core.wire.records import PassRecord, PersonRecord, Record, Removal, fingerprint, roster_hash
@@ -91,23 +90,6 @@ def lookup_keys(record: Record) -> set[tuple[str, str]]:
     return set()
 
 
-def _private_database(path: Path) -> None:
-    """Folder 0700 if missing, database file 0600 before SQLite opens it (its -wal/-shm files take its mode)."""
-    if not path.parent.is_dir():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.parent.chmod(0o700)
-    for file in (path, *(Path(f"{path}{suffix}") for suffix in ("-wal", "-shm", "-journal"))):
-        if file is not path and not file.exists():
-            continue
-        # A file an older version left readable (0644) is closed to other local users on start.
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
-                os.fchmod(fd, 0o600)
-        finally:
-            os.close(fd)
-
-
 class TerminalStore:
     """Durable terminal state; used from the terminal's one loop thread only."""
 
@@ -116,7 +98,7 @@ class TerminalStore:
             # For inspection beside a running terminal (tools, tests): never writes, never resets staging.
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
             return
-        _private_database(path)
+        private_sqlite_file(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
