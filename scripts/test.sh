@@ -45,7 +45,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "== installing gatehouse and its dev tools into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -c requirements.lock -e ".[dev]"
 
 echo "== ruff"
 .venv/bin/ruff check .
@@ -54,6 +54,10 @@ echo "== mypy"
 .venv/bin/mypy
 echo "== import-linter (the layers in pyproject.toml's [tool.importlinter])"
 .venv/bin/lint-imports
+echo "== bandit (security findings at medium severity or above; [tool.bandit] in pyproject.toml)"
+.venv/bin/bandit -q -c pyproject.toml -r gatehouse_core server terminals mobile_api --severity-level medium
+echo "== pip-audit (known vulnerabilities with a fixed release in requirements.lock)"
+.venv/bin/python scripts/audit_deps.py requirements.lock
 echo "== pytest (SQLite and PostgreSQL, real mosquitto, real pcscd with a virtual reader and card, Chromium)"
 # Here the PC/SC and browser tests must run, not skip: a missing stack or browser is a failure.
 # The browser tests' screenshots go to $GATEHOUSE_ARTIFACTS/screenshots (default artifacts/screenshots).

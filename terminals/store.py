@@ -147,7 +147,7 @@ class TerminalStore:
 
     def roster_hash(self, table: str = "records") -> str:
         """Hash over the held roster, computed the same way as on the server."""
-        return roster_hash(self._db.execute(f"SELECT kind, key, fingerprint FROM {table}"))  # noqa: S608 - fixed names
+        return roster_hash(self._db.execute(f"SELECT kind, key, fingerprint FROM {table}"))  # noqa: S608 - fixed names  # nosec B608
 
     # ---- applying deltas ---------------------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ class TerminalStore:
     @staticmethod
     def _unindex(db: sqlite3.Connection, table: str, kind: str, key: str) -> set[tuple[str, str]]:
         rows = db.execute(
-            f"DELETE FROM {table} WHERE record_key = ? RETURNING kind, value",  # noqa: S608 - fixed names
+            f"DELETE FROM {table} WHERE record_key = ? RETURNING kind, value",  # noqa: S608 - fixed names  # nosec B608
             (f"{kind}:{key}",),
         )
         return {(k, v) for k, v in rows}
@@ -194,7 +194,7 @@ class TerminalStore:
         erased: list[Erased] = []
         for removal in removals:
             row = db.execute(
-                f"DELETE FROM {table} WHERE kind = ? AND key = ? RETURNING templates",  # noqa: S608
+                f"DELETE FROM {table} WHERE kind = ? AND key = ? RETURNING templates",  # noqa: S608 - fixed names  # nosec B608
                 (removal.kind, removal.key),
             ).fetchone()
             cls._reindex(db, table, removal.kind, removal.key, set())
@@ -207,7 +207,7 @@ class TerminalStore:
             new_templates = _template_ids(record)
             if isinstance(record, PersonRecord):
                 row = db.execute(
-                    f"SELECT templates FROM {table} WHERE kind = 'person' AND key = ?",  # noqa: S608
+                    f"SELECT templates FROM {table} WHERE kind = 'person' AND key = ?",  # noqa: S608 - fixed names  # nosec B608
                     (record.key,),
                 ).fetchone()
                 if row is not None:
@@ -274,7 +274,7 @@ class TerminalStore:
                 db.execute(f"ALTER TABLE {live} RENAME TO retired")
                 db.execute(f"ALTER TABLE {staged} RENAME TO {live}")
                 db.execute(f"ALTER TABLE retired RENAME TO {staged}")
-                db.execute(f"DELETE FROM {staged}")  # noqa: S608
+                db.execute(f"DELETE FROM {staged}")  # noqa: S608 - fixed names  # nosec B608
             self._queue_erasures(db, erased)
             db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("applied_seq", str(seq)), ("snapshot_id", snapshot_id)]
@@ -283,7 +283,7 @@ class TerminalStore:
 
     @staticmethod
     def _templates(db: sqlite3.Connection, table: str) -> set[str]:
-        rows = db.execute(f"SELECT templates FROM {table} WHERE templates != ''")  # noqa: S608 - fixed names
+        rows = db.execute(f"SELECT templates FROM {table} WHERE templates != ''")  # noqa: S608 - fixed names  # nosec B608
         return {t for (ids,) in rows for t in ids.split()}
 
     # ---- reading the roster ------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def _wait_http(url: str, deadline: float, children: list[subprocess.Popen[bytes]
         if any(child.poll() is not None for child in children):
             return False
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback URL we built
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback URL we built  # nosec B310
                 if response.status == 200:
                     return True
         except OSError:
