@@ -236,11 +236,13 @@ class SyncPublisher:
         applied = birth.applied_seq
         head = site.published_seq
         if applied > head:
-            # The server's journal is behind the terminal (a database restored from backup): move the journal
-            # past it so that every terminal takes a snapshot rather than trusting old sequence numbers.
+            # The terminal claims more than the journal ever held: a database restored from an older backup, or a
+            # stolen terminal's forged birth. Only that terminal is reset (a snapshot within its budget sets it back
+            # to the journal's sequence). The journal is not moved on one terminal's word: that would leave every
+            # other terminal of the site behind a gap, and a claim of the largest sequence would leave no room for
+            # the next change. Another terminal still ahead of a restored database is caught the same way at its
+            # next birth, or by the roster-hash check after a catch-up.
             log.warning("terminal %s is at seq %d beyond the journal (%d); resetting it", terminal.ident, applied, head)
-            site.journal_seq = site.published_seq = applied
-            head = applied
             return self._answer_snapshot(session, site, scope, head, birth)
         if applied == head:
             if birth.roster_hash == roster.expected_hash(session, site, scope):
