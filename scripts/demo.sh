@@ -21,5 +21,6 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
+# The demo runs every deployable on one machine: the server, the phone-app API, a terminal, and face.
+.venv/bin/python -m pip install -q -c requirements.lock -e ".[server,mobile,terminal,face]"
 exec .venv/bin/gatehouse demo "$@"

@@ -13,6 +13,7 @@ The metadata is the installed one: after editing pyproject.toml, reinstall (`pip
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Collection
@@ -22,6 +23,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from tests.support import REPO
 
 ROOTS = {"gatehouse_core", "server", "terminals", "mobile_api"}
 # What only the server side may use: a door terminal never installs it.
@@ -199,6 +202,14 @@ def server(work, skip):
     run_cli(main, "--help")
 
 
+def demo(work, skip):
+    for package in ("gatehouse_core", "server", "mobile_api", "terminals"):
+        import_all(package, skip)
+    from server.cli.main import main
+
+    run_cli(main, "demo", "--help")
+
+
 check, work = sys.argv[2], sys.argv[3]
 globals()[check](work, set(json.loads(sys.argv[4])))
 leaked = sorted(m for m in sys.modules if m.partition(".")[0] in blocked)
@@ -244,3 +255,11 @@ def test_the_phone_app_api_imports_and_builds_with_only_its_extra(tmp_path):
 def test_the_server_imports_with_only_its_extra(tmp_path):
     # Without [face]: the console enrolls with the OpenCV engine; onnxruntime is imported only where InsightFace runs.
     run_without(missing_modules(closure("gatehouse[server]")), "server", tmp_path)
+
+
+def test_the_demo_script_installs_everything_the_demo_runs(tmp_path):
+    # scripts/demo.sh is the README's first command on a fresh machine: its extras must hold every deployable it runs.
+    script = (REPO / "scripts" / "demo.sh").read_text()
+    found = re.search(r'pip install [^\n]*-e "\.\[([a-z,]+)\]"', script)
+    assert found, "scripts/demo.sh no longer installs gatehouse with extras"
+    run_without(missing_modules(closure(f"gatehouse[{found.group(1)}]")), "demo", tmp_path)
