@@ -114,11 +114,20 @@ def _control(config_path: Path, request: dict[str, object]) -> dict[str, object]
 @main.command("present")
 @config_option
 @click.option("--door", type=int, help="Door id (needed when the terminal serves several doors).")
-@click.argument("kind", type=click.Choice(["card", "id", "code", "qr"]))
+@click.argument("kind", type=click.Choice(["card", "id", "code", "qr", "face"]))
 @click.argument("value")
 def present(config_path: Path, door: int | None, kind: str, value: str) -> None:
-    """Present a card UID, ID number, keyed code or QR text at a running terminal (simulation)."""
-    field = {"card": "uid", "id": "number", "code": "digits", "qr": "text"}[kind]
+    """Present a card UID, ID number, keyed code, QR text or a face PHOTO file at a running terminal (simulation).
+
+    A face photo is held up to the door's camera: the terminal turns it into camera frames and runs them
+    through the same face pipeline as its cameras' frames.
+    """
+    field = {"card": "uid", "id": "number", "code": "digits", "qr": "text", "face": "photo"}[kind]
+    if kind == "face":
+        photo = Path(value).expanduser().resolve()
+        if not photo.is_file():
+            fail(f"no photo file {value}")
+        value = str(photo)
     request: dict[str, object] = {"op": kind, field: value}
     if door is not None:
         request["door"] = door

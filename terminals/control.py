@@ -7,7 +7,9 @@ Requests are handed to the loop like any driver's input, and the reply carries w
 never the precise reason (that goes into the access event).
 
 Requests: {"op": "card", "uid": "04A2..."} · {"op": "id", "number": "..."} · {"op": "code", "digits": "..."}
-· {"op": "qr", "text": "..."} · {"op": "status"} · {"op": "clear_lockout"}; each may name "door".
+· {"op": "qr", "text": "..."} · {"op": "face", "photo": "/absolute/path.jpg"} · {"op": "status"}
+· {"op": "clear_lockout"}; each may name "door". A presented photo is read by the terminal (the socket's only
+user is the terminal's own), held up to the door's camera as frames, and never kept.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +36,24 @@ MAX_REQUEST = 4096
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, fewer elsewhere
 REPLY_TIMEOUT = 5.0
 
-# Hands a request to the loop: a presentation, or an op name; the future receives the reply.
-Dispatch = Callable[[Presentation | str, "Future[dict[str, Any]]"], None]
+
+@dataclass(frozen=True)
+class PhotoPresented:
+    """A photo file to hold up to a door's camera (the simulated terminal's camera)."""
+
+    door: int
+    photo: Path
+
+
+# Hands a request to the loop: a presentation, a photo for the camera, or an op name; the future gets the reply.
+Dispatch = Callable[[Presentation | PhotoPresented | str, "Future[dict[str, Any]]"], None]
 
 
 class ControlError(ValueError):
     """A request the control interface cannot take."""
 
 
-def parse_request(line: bytes, default_door: Callable[[], int | None]) -> Presentation | str:
+def parse_request(line: bytes, default_door: Callable[[], int | None]) -> Presentation | PhotoPresented | str:
     """A request line → a presentation, or the name of a status op."""
     try:
         request = json.loads(line)
@@ -55,9 +67,9 @@ def parse_request(line: bytes, default_door: Callable[[], int | None]) -> Presen
     door = request.get("door", default_door())
     if not isinstance(door, int) or isinstance(door, bool) or door < 1:
         raise ControlError('name the "door" (this terminal serves several, or has no roster yet)')
-    fields = {"card": "uid", "id": "number", "code": "digits", "qr": "text"}
+    fields = {"card": "uid", "id": "number", "code": "digits", "qr": "text", "face": "photo"}
     if op not in fields:
-        raise ControlError(f"unknown op {op!r}; use card, id, code, qr, status or clear_lockout")
+        raise ControlError(f"unknown op {op!r}; use card, id, code, qr, face, status or clear_lockout")
     value = request.get(fields[op])
     if not isinstance(value, str) or not value or len(value) > 1024:
         raise ControlError(f'"{op}" needs "{fields[op]}" as a non-empty string')
@@ -67,6 +79,10 @@ def parse_request(line: bytes, default_door: Callable[[], int | None]) -> Presen
         return IdEntered(door, value)
     if op == "code":
         return CodeEntered(door, value)
+    if op == "face":
+        if not Path(value).is_absolute():
+            raise ControlError('"face" needs "photo" as an absolute path (the terminal runs in another folder)')
+        return PhotoPresented(door, Path(value))
     return QrScanned(door, value)
 
 

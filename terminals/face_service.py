@@ -4,6 +4,10 @@ Until both are loaded (seconds), and for good if the models cannot be loaded, fa
 available: cards, ID documents and codes work from the first moment, as at a door without a camera. The
 same holds while the terminal loop holds face matching (after start and each reconnect, until sync confirms
 the roster): the cameras make no attempt, so someone at the door is matched a moment later, not refused.
+
+A photo presented through the control interface (the simulated terminal's camera) becomes a short run of camera
+frames of that person standing at the door, fed to a watcher of its own through the same pipeline as a camera's
+frames: detection, near zone, alignment, embedding, gallery search, decision and presentation attack detection.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
+from gatehouse_core.face.calibration import ThresholdPolicy
 from gatehouse_core.face.pad import AcceptAll, MultiFrameConsistency, PresentationAttackDetector
+from gatehouse_core.face.photo import decode_photo
 from gatehouse_core.face.types import FaceModel, Image
 from terminals.config import TerminalFaceConfig
 from terminals.drivers.face import DoorFaceSettings, FaceWatcher
@@ -24,6 +33,10 @@ from terminals.inputs import FaceAttempt
 log = logging.getLogger(__name__)
 
 GALLERY_CATCH_UP_S = 60.0  # longest wait, after a hold, for the gallery to take in what sync applied
+PHOTO_FRAMES = 8  # frames made of a presented photo: enough for the PAD's agreement and for the fallback
+PHOTO_MAX_BYTES = 10_000_000
+PHOTO_MAX_PIXELS = 40_000_000
+FRAME_SIZE = (640, 480)
 
 
 class FaceState(enum.Enum):
@@ -44,6 +57,8 @@ class FaceService:
         self.problem = ""
         self.model: FaceModel | None = None
         self.index: FaceIndex | None = None
+        self._policy: ThresholdPolicy | None = None
+        self._settings = DoorFaceSettings()
         self._store_path = store_path
         self._seal_key = seal_key
         self._watchers: dict[int, FaceWatcher] = {}
@@ -113,6 +128,32 @@ class FaceService:
             return None
         return watcher.look(frame)
 
+    def present_photo(self, door: int, photo: bytes) -> FaceAttempt | str:
+        """A photo held up to `door`'s camera (simulation): the attempt its frames make, or why there is none."""
+        model, index, policy = self.model, self.index, self._policy
+        if self.state is not FaceState.READY or model is None or index is None or policy is None:
+            return f"face entry is not available at this terminal yet ({self.state.value}); try again in a moment"
+        if not index.ready or self.held:
+            return "face matching waits for the terminal's roster to be confirmed; try again in a moment"
+        frames = photo_frames(photo, PHOTO_FRAMES)  # PhotoError for what is not a usable photo
+        # A watcher of its own: a presented photo is a new person at the door, whatever the real camera sees.
+        watcher = FaceWatcher(
+            door,
+            model,
+            index,
+            policy,
+            min_margin=self.config.min_margin,
+            pad=self._pad(),
+            settings=self._settings,
+            lock=self._inference,
+            held=self._held.is_set,
+        )
+        for frame in frames:
+            attempt = watcher.look(frame)
+            if attempt is not None:
+                return attempt
+        return "no face close to the camera in this photo (one person, facing the camera, filling much of it)"
+
     def looker(self, door: int) -> _DoorLooker:
         """What a camera at `door` calls with each frame."""
         return _DoorLooker(self, door)
@@ -143,8 +184,9 @@ class FaceService:
         index = FaceIndex(self._store_path, self._seal_key, model.model_id, model.dim)
         self.model = model
         self.index = index
+        self._policy = policy
         index.start()
-        settings = DoorFaceSettings(
+        settings = self._settings = DoorFaceSettings(
             near_zone_px=self.config.near_zone_px,
             detect_side=self.config.detect_side,
             attempts=self.config.attempts,
@@ -169,6 +211,25 @@ class FaceService:
         if self.config.pad == "none":
             return AcceptAll()
         return MultiFrameConsistency(self.config.pad_frames)
+
+
+def photo_frames(photo: bytes, count: int) -> list[Image]:
+    """640x480 camera frames of the photo's person standing at the door, each moved by a pixel and with its own
+    sensor noise, as a real camera's consecutive frames are (an identical frame is a replay to the PAD)."""
+    image = decode_photo(photo, max_bytes=PHOTO_MAX_BYTES, max_pixels=PHOTO_MAX_PIXELS, work_side=1280)
+    width, height = FRAME_SIZE
+    scale = min(width / image.shape[1], height / image.shape[0])
+    w, h = min(width, round(image.shape[1] * scale)), min(height, round(image.shape[0] * scale))
+    scaled = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    frames = []
+    for i in range(count):
+        frame = np.full((height, width, 3), 90, dtype=np.uint8)
+        x0 = min(max(0, (width - w) // 2 + i), width - w)
+        y0 = min(max(0, (height - h) // 2 - i // 2), height - h)
+        frame[y0 : y0 + h, x0 : x0 + w] = scaled
+        noise = np.random.default_rng(i).integers(-3, 4, size=frame.shape, dtype=np.int16)
+        frames.append(np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8))
+    return frames
 
 
 class _DoorLooker:

@@ -28,7 +28,7 @@ from gatehouse_core.wire.messages import Ack, Birth, Decision, EntryMethod, Even
 from gatehouse_core.wire.topics import STATUS_ONLINE, Channel, server_status
 from terminals.command_handling import RemoteCommands
 from terminals.config import TerminalConfig
-from terminals.control import ControlError, ControlServer
+from terminals.control import ControlError, ControlServer, PhotoPresented
 from terminals.decision import DecisionEngine, Reason, Verdict
 from terminals.doors import DoorController
 from terminals.face_service import FaceService
@@ -81,6 +81,7 @@ Event = Connected | Disconnected | Incoming | NewEvents | Presented | ControlOp
 
 RESYNC_MIN_INTERVAL = 2.0  # seconds between births asking for missing changes
 SYNC_STALL_TIMEOUT = 30.0  # seconds a half-received delta or snapshot may wait for its next part
+PHOTO_READ_LIMIT = 10_000_001  # a presented photo beyond the face service's limit is refused, not read whole
 FACE_SYNC_WAIT_S = 10.0  # hold of a terminal without face entry (it only tracks sync; nothing waits on it)
 
 
@@ -125,7 +126,8 @@ class TerminalRuntime:
         self.relay = relay if relay is not None else make_relay(config)
         self.doors = DoorController(self.relay, config.relay.pulse_ms / 1000)
         self.faces: FaceService | None = None
-        if config.face is not None and config.face_doors():
+        if config.face is not None:
+            # Without a face camera the engine still serves photos presented through the control socket.
             self.faces = FaceService(config.face, config.face_doors(), config.data_dir / "terminal.db", self.seal_key)
         self.drivers = drivers if drivers is not None else make_drivers(config, self.faces)
         self.control: ControlServer | None = ControlServer(
@@ -161,11 +163,30 @@ class TerminalRuntime:
         self._events.put(Presented(presentation, reply))
         return reply
 
-    def _control_dispatch(self, request: Presentation | str, reply: Future[dict[str, Any]]) -> None:
-        if isinstance(request, str):
+    def _control_dispatch(self, request: Presentation | PhotoPresented | str, reply: Future[dict[str, Any]]) -> None:
+        if isinstance(request, PhotoPresented):
+            self._present_photo(request, reply)
+        elif isinstance(request, str):
             self._events.put(ControlOp(request, reply))
         else:
             self._events.put(Presented(request, reply))
+
+    def _present_photo(self, request: PhotoPresented, reply: Future[dict[str, Any]]) -> None:
+        # On the control socket's thread, as a camera's frames are on the camera's: the loop only gets the attempt.
+        if self.faces is None:
+            reply.set_result({"error": "this terminal has no face engine (no [face] section in its config)"})
+            return
+        try:
+            with request.photo.open("rb") as file:
+                photo = file.read(PHOTO_READ_LIMIT)
+            attempt = self.faces.present_photo(request.door, photo)
+        except (OSError, ValueError) as exc:  # PhotoError is a ValueError
+            reply.set_result({"error": f"cannot use the photo {request.photo}: {exc}"})
+            return
+        if isinstance(attempt, str):
+            reply.set_result({"error": attempt})
+        else:
+            self._events.put(Presented(attempt, reply))
 
     def _default_door(self) -> int | None:
         # Read from another thread: a dict copy of a few doors; a stale answer only names a door to decide on.
