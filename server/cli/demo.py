@@ -21,8 +21,18 @@ import click
     "--mqtt-port", type=int, default=1884, show_default=True, help="Embedded broker port (a free one if taken)."
 )
 @click.option("--api-port", type=int, default=8090, show_default=True, help="Phone-app API port (a free one if taken).")
-def demo(data_dir: Path, http_port: int, mqtt_port: int, api_port: int) -> None:
-    """Server on SQLite, embedded MQTT broker, worker, phone-app API and one simulated terminal, in one command."""
+@click.option(
+    "--face-models",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with face models (YuNet + SFace, or buffalo_s), or one holding opencv_zoo/ or buffalo_s/. "
+    "Default: ../shared/models beside the repository; without models face stays off.",
+)
+def demo(data_dir: Path, http_port: int, mqtt_port: int, api_port: int, face_models: Path | None) -> None:
+    """Server on SQLite, embedded MQTT broker, worker, phone-app API and one simulated terminal, in one command.
+
+    A restart keeps the ports and the admin and app passwords (kept in the data directory).
+    """
     from server.ops.demo import run_demo
 
-    sys.exit(run_demo(data_dir.resolve(), http_port, mqtt_port, api_port))
+    sys.exit(run_demo(data_dir.resolve(), http_port, mqtt_port, api_port, face_models))

@@ -1,22 +1,33 @@
-"""Seed data for the demo: one site, three doors, an access group, twenty residents with cards, one app account."""
+"""Seed data for the demo: one site, three doors, an access group, twenty residents with cards, one app account,
+and, where face models are present, the privacy set-up and one resident enrolled with consent."""
+
+# ruff: noqa: RUF001 - the sample notice's Chinese text uses Chinese (full-width) punctuation, as it should.
 
 from __future__ import annotations
 
+import logging
 import random
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
+from gatehouse_core.face.types import FaceModel
 from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.schedule import ALWAYS, Window
-from server.models import Person, PersonKind, Site
+from server.models import ConsentChannel, Person, PersonKind, Site
 from server.services.access import access, sites
 from server.services.access.sites import DoorMethods
 from server.services.accounts import app_accounts
-from server.services.accounts.users import generate_password
 from server.services.audit import Actor
+from server.services.face import consent, enrollment
+from server.services.face.consent import FaceState
 from server.services.people import credentials, people
+from server.services.privacy import privacy
 from server.services.session import DbSession
+
+log = logging.getLogger(__name__)
 
 DEMO_SITE = "maple-court"
 DEMO_CARD = "04A2B3C4D5E6F7"
@@ -65,13 +76,86 @@ def seed_demo(session: DbSession, keys: ServerKeys) -> Site:
     return site
 
 
-def seed_app_account(session: DbSession, site: Site) -> str:
-    """Turn the phone app on for the site's first resident with a fresh password; returns the password."""
+def first_resident(session: DbSession, site: Site) -> Person:
+    """The demo's first resident (Wang Wei, 1-101): the known card, the app account and, with models, a face."""
     first = session.scalar(
         select(Person).where(Person.site_id == site.id, Person.kind == PersonKind.RESIDENT).order_by(Person.id)
     )
     if first is None:
         raise LookupError(f"the demo site {site.code} has no resident")
-    password = generate_password()
-    app_accounts.enable_account(session, Actor("demo"), first, username=DEMO_APP_USER, password=password)
-    return password
+    return first
+
+
+def seed_app_account(session: DbSession, site: Site, password: str) -> None:
+    """Turn the phone app on for the site's first resident with this password."""
+    app_accounts.enable_account(
+        session, Actor("demo"), first_resident(session, site), username=DEMO_APP_USER, password=password
+    )
+
+
+# A sample notice in English and Chinese: what the site's residents read before they consent.
+DEMO_NOTICE = privacy.NoticeFields(
+    controller="Maple Court Property Management Ltd. / 枫庭物业管理有限公司",
+    contact="privacy@maple-court.example, +86 10 5555 0100 / 隐私联系人：privacy@maple-court.example",
+    purpose="Opening the compound's gates for residents who choose face entry. / "
+    "仅用于为自愿选择刷脸的住户开启小区大门。",
+    method="One photo becomes a face template (numbers, not a picture); the photo is dropped at once. / "
+    "一张照片生成人脸特征值（数字，不是图片），照片随即丢弃。",
+    storage="Encrypted on the property's server and on the terminals of the doors you may use. / "
+    "加密保存在物业服务器和您有权通行的门禁终端上。",
+    retention="Until you withdraw or move out, or 365 days after your face last opened a door. / "
+    "保存至您撤回同意或迁出为止，或最后一次刷脸开门后365天。",
+    rights="You may see, correct and delete your data and ask how it is used. / "
+    "您可以查阅、更正、删除您的数据，并了解其使用情况。",
+    withdrawal="At the desk, in the console or in the app; your template is deleted everywhere. / "
+    "可在前台、管理后台或手机应用中撤回，您的特征值将在所有地方删除。",
+)
+DEMO_ASSESSMENT = (
+    "Face entry is optional at Maple Court: card, ID document and app code open every door face opens. Templates "
+    "are sealed, kept only for residents who consent, and deleted with a receipt on withdrawal or move-out. / "
+    "枫庭刷脸为自愿选项：刷卡、身份证和手机码可开启所有刷脸可开的门。特征值加密保存，仅限同意的住户，"
+    "撤回或迁出时删除并出具回执。"
+)
+
+
+def setup_face(
+    session: DbSession, keys: ServerKeys, model: FaceModel, site: Site, photos: Sequence[Path]
+) -> tuple[Person, str]:
+    """Impact assessment, notice and face on (as a site manager would), then the first resident's consent and
+    enrollment from the first usable photo, each once; returns the resident and their face state."""
+    actor = Actor("demo")
+    today = date.today()
+    assessment = privacy.current_assessment(session, site)
+    if assessment is None or assessment.review_due < today:
+        privacy.attach_assessment(
+            session,
+            actor,
+            site,
+            assessed_on=today - timedelta(days=1),
+            author="Wang Fang, DPO / 王芳，数据保护负责人",
+            review_due=today + timedelta(days=365),
+            summary=DEMO_ASSESSMENT,
+        )
+    notice = privacy.current_notice(session, site) or privacy.publish_notice(session, actor, site, DEMO_NOTICE)
+    session.flush()
+    if not (site.face_enabled and site.face_model_id == model.model_id):
+        privacy.enable_face(session, actor, site, model.model_id)
+        session.flush()
+    resident = first_resident(session, site)
+    # The demo asks once: a resident who has since withdrawn or declined (in the console, say) is left alone.
+    if photos and not resident.consents and resident.face_declined_at is None:
+        given = consent.give_consent(session, actor, resident, notice_sha256=notice.sha256, channel=ConsentChannel.DESK)
+        for photo in photos:
+            try:
+                enrollment.enroll_photo(session, actor, keys, model, resident, given, photo.read_bytes())
+            except enrollment.PhotoRejected as exc:
+                log.info("demo photo %s not usable for enrollment (%s); trying the next", photo.name, exc.code)
+                continue
+            break
+        session.flush()
+    return resident, consent.face_status(session, resident).state.value
+
+
+def face_enrolled(state: str) -> bool:
+    """Whether a face state means the person's face opens doors."""
+    return state == FaceState.ENROLLED.value
