@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, g, render_template, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -19,12 +19,13 @@ from wtforms import DateField, Field, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from gatehouse_core.wire.messages import Decision, EntryMethod
+from server.console import audit_words
 from server.console.roles import ANY_ROLE, MANAGERS, require_role
 from server.extensions import db
 from server.models import ConsoleRole, Door, Site, Terminal, utcnow
 from server.services import audit
 from server.services.audit import Actor
-from server.services.reports import audit_log, event_log
+from server.services.reports import audit_log, event_log, timefmt
 from server.services.reports.event_log import Cursor, EventFilters
 
 bp = Blueprint("monitor", __name__)
@@ -88,19 +89,21 @@ def reason_label(reason: str) -> str:
 
 
 def _zone(timezone: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return timefmt.zone(timezone)
 
 
-def local_time(value: datetime | None, timezone: str | None = None) -> Markup:
-    """A <time> element: the moment in `timezone` (UTC, and marked so, when none is given)."""
+def home_timezone() -> str:
+    """The zone for records of no site (audit log, imports), looked up once per request."""
+    if "home_timezone" not in g:
+        g.home_timezone = timefmt.home_timezone(db.session)
+    return str(g.home_timezone)
+
+
+def local_time(value: datetime | None, timezone: str | None = None, seconds: bool = True) -> Markup:
+    """A <time> element: the moment in `timezone` (the first site's when none is given), 24-hour, zone shown."""
     if value is None:
         return Markup("—")
-    shown = value.astimezone(_zone(timezone)).strftime("%Y-%m-%d %H:%M:%S")
-    if not timezone:
-        shown += " UTC"
+    shown = timefmt.site_time(value, timezone or home_timezone(), seconds=seconds)
     return Markup('<time datetime="{}">{}</time>').format(value.astimezone(UTC).isoformat(), shown)
 
 
@@ -116,7 +119,7 @@ def field_aria(field: Field, hint: bool = False, **extra: Any) -> dict[str, Any]
     return attrs
 
 
-for _helper in (method_label, decision_label, reason_label, local_time, field_aria):
+for _helper in (method_label, decision_label, reason_label, local_time, field_aria, home_timezone):
     bp.add_app_template_global(_helper)
 
 
@@ -270,8 +273,8 @@ class AuditFilterForm(FlaskForm):
     actor = StringField(_l("Actor (part of the name)"), validators=[Optional(), Length(max=120)])
     action = StringField(_l("Action starts with"), validators=[Optional(), Length(max=64)])
     target_type = StringField(_l("Target type"), validators=[Optional(), Length(max=32)])
-    date_from = DateField(_l("From date (UTC)"), validators=[Optional()])
-    date_to = DateField(_l("To date (UTC, inclusive)"), validators=[Optional()])
+    date_from = DateField(_l("From date"), validators=[Optional()])
+    date_to = DateField(_l("To date (inclusive)"), validators=[Optional()])
 
 
 @bp.get("/audit", endpoint="audit")
@@ -285,13 +288,14 @@ def audit_entries() -> ResponseReturnValue:
         valid = False
     before = Cursor.decode(request.args.get("before"))
     result = audit_log.AuditPage([], None)
+    timezone = home_timezone()
     if valid:
         filters = audit_log.AuditFilters(
             actor=form.actor.data or None,
             action=form.action.data or None,
             target_type=form.target_type.data or None,
-            since=day_start(form.date_from.data, "UTC") if form.date_from.data else None,
-            until=day_start(form.date_to.data + timedelta(days=1), "UTC") if form.date_to.data else None,
+            since=day_start(form.date_from.data, timezone) if form.date_from.data else None,
+            until=day_start(form.date_to.data + timedelta(days=1), timezone) if form.date_to.data else None,
         )
         result = audit_log.page(db.session, filters, before)
     args = _filter_args()
@@ -301,7 +305,10 @@ def audit_entries() -> ResponseReturnValue:
             "monitor/audit.html",
             form=form,
             page=result,
-            details_text=audit_log.details_text,
+            timezone=timezone,
+            action_label=audit_words.action_label,
+            audit_details=audit_words.audit_details,
+            site_zones={site_id: zone for site_id, zone in db.session.execute(select(Site.id, Site.timezone))},
             site_names={site_id: name for site_id, name in db.session.execute(select(Site.id, Site.name))},
             older_url=f"{base}?{_query_string(args, before=result.older.encode())}" if result.older else None,
             newest_url=f"{base}?{_query_string(args)}" if before else None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -22,6 +21,7 @@ from server.extensions import db
 from server.models import PassStatus, Site, VisitorPass
 from server.services.audit import Actor
 from server.services.errors import DomainError
+from server.services.reports import timefmt
 from server.services.visitors import passes
 from server.services.visitors.passes import PassFilter
 from server.services.wording.operators import describe
@@ -114,11 +114,8 @@ def _usable(field: Field) -> Any:
 
 
 def window_text(visitor_pass: VisitorPass, site: Site) -> str:
-    """A pass's window in its site's time zone: '2026-05-03 14:00 to 18:00 CST' or across days."""
-    tz = ZoneInfo(site.timezone)
-    start, end = visitor_pass.valid_from.astimezone(tz), visitor_pass.valid_until.astimezone(tz)
-    until = f"{end:%H:%M}" if start.date() == end.date() else f"{end:%Y-%m-%d %H:%M}"
-    return f"{start:%Y-%m-%d %H:%M} \u2013 {until} {end.tzname() or site.timezone}"
+    """A pass's window in its site's time zone: '2026-05-03 14:00\u201318:00 (Asia/Shanghai, UTC+8)', or across days."""
+    return timefmt.site_window(visitor_pass.valid_from, visitor_pass.valid_until, site.timezone)
 
 
 def _person_link(person_id: int) -> str | None:

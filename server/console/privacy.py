@@ -6,7 +6,6 @@ Managers see everything; only administrators change anything.
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -29,6 +28,7 @@ from server.services.face.enrollment import FaceUnavailable
 from server.services.privacy import alarms, privacy, retention_settings
 from server.services.privacy.figures import site_figures
 from server.services.privacy.retention_settings import RANGES, RetentionSettings
+from server.services.reports import timefmt
 from server.state import state
 
 bp = Blueprint("privacy", __name__, url_prefix="/privacy")
@@ -164,10 +164,9 @@ def _engine_model() -> tuple[str | None, str | None]:
 
 
 def _helpers(site: Site) -> dict[str, Any]:
-    zone = ZoneInfo(site.timezone)
     return {
         # The site's local time, as everywhere else in the console.
-        "when": lambda value: value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value is not None else "—",
+        "when": lambda value: timefmt.site_time(value, site.timezone) if value is not None else "—",
         "day": lambda value: format_date(value, "medium") if value is not None else "—",
         "percent": lambda value: format_percent(value, "#,##0.0%") if value is not None else "—",
         "number": format_decimal,

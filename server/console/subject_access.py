@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from babel import Locale
@@ -16,16 +16,18 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import escape
+from sqlalchemy import select
 
-from server.console import monitor, passes
+from server.console import audit_words, monitor, passes
 from server.console.i18n import html_lang
 from server.console.people import KIND_LABELS, STATUS_LABELS
 from server.console.person.common import CREDENTIAL_LABELS, CREDENTIAL_STATUS
 from server.console.roles import MANAGERS, require_role
 from server.extensions import db
-from server.models import ConsentChannel, ErasureReason, Person, StaleReason
+from server.models import ConsentChannel, ErasureReason, Person, Site, StaleReason
 from server.services.audit import Actor
 from server.services.privacy import subject_access as service
+from server.services.reports import timefmt
 
 bp = Blueprint("subject_access", __name__)
 
@@ -67,15 +69,22 @@ def _locale() -> Locale:
     return get_locale() or Locale("en")
 
 
-def readable_time(value: str | None) -> str:
-    """An ISO date or UTC datetime from the report as people write it: '3 May 2025, 14:05 UTC' (1980年5月17日)."""
+def readable_time(value: str | None, timezone: str | None = None) -> str:
+    """An ISO date or datetime from the report in the site's zone: '3 May 2025, 22:05 (Asia/Shanghai, UTC+8)'."""
     if not value:
         return "—"
     locale = _locale()
     if len(value) == 10:
         return _day(date.fromisoformat(value), locale)
     moment = datetime.fromisoformat(value)
-    return _("%(day)s, %(time)s UTC", day=_day(moment.date(), locale), time=f"{moment:%H:%M}")
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    local = moment.astimezone(timefmt.zone(timezone))
+    return _(
+        "%(day)s, %(time)s (%(zone)s)",
+        day=_day(local.date(), locale),
+        time=local.strftime("%H:%M"),
+        zone=timefmt.zone_text(timezone, moment),
+    )
 
 
 def _day(day: date, locale: Locale) -> str:
@@ -92,8 +101,21 @@ def words(field: str, value: object) -> str:
     return str(label) if label is not None else str(value)
 
 
-def _helpers() -> dict[str, Any]:
-    return {"when": readable_time, "words": words}
+def _helpers(timezone: str | None) -> dict[str, Any]:
+    return {
+        "when": lambda value: readable_time(value, timezone),
+        "words": words,
+        "zone": timefmt.zone_text(timezone),
+        "timezone": timezone,
+        "action_label": audit_words.action_label,
+        "audit_details": audit_words.audit_details,
+    }
+
+
+def _report_timezone(report: dict[str, Any]) -> str | None:
+    """The zone of the site named in the report (the report itself carries codes, not zones)."""
+    code = report.get("controller", {}).get("site_code")
+    return db.session.scalar(select(Site.timezone).where(Site.code == code)) if code else None
 
 
 def _person(person_id: int) -> Person:
@@ -111,7 +133,7 @@ def page(person_id: int) -> ResponseReturnValue:
     report = service.export(db.session, Actor.of(current_user), person, "html")
     db.session.commit()
     json_url = url_for(".download", person_id=person.id)
-    return render_template("subject_access.html", report=report, json_url=json_url, **_helpers())
+    return render_template("subject_access.html", report=report, json_url=json_url, **_helpers(person.site.timezone))
 
 
 @bp.get("/people/<int:person_id>/subject-access.json")
@@ -147,7 +169,7 @@ def render_document(report: dict[str, Any]) -> str:
 
 def _document(report: dict[str, Any]) -> str:
     template = current_app.jinja_env.get_template("subject_access.html")
-    context = template.new_context({"report": report, "json_url": None, **_helpers()})
+    context = template.new_context({"report": report, "json_url": None, **_helpers(_report_timezone(report))})
     body = "".join(template.blocks["content"](context))
     with current_app.open_resource("console/static/console.css", "r", encoding="utf-8") as handle:
         css: str = handle.read()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -24,6 +23,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from gatehouse_core.credential_hash import CredentialKind
+from gatehouse_core.face.photo import FORMATS as PHOTO_FORMATS
 from server.extensions import db
 from server.models import (
     AccessGroup,
@@ -43,6 +43,7 @@ from server.services.errors import DomainError
 from server.services.face import consent
 from server.services.face.consent_rules import is_minor
 from server.services.privacy import erasure, privacy
+from server.services.reports import timefmt
 from server.services.terminals import commands
 from server.services.wording.operators import describe
 from server.state import state
@@ -92,10 +93,10 @@ def actor() -> Actor:
 
 
 def local_time(person: Person, moment: datetime | None) -> str:
-    """A moment in the site's time zone, as 2025-05-03 14:05."""
+    """A moment in the site's time zone, as 2025-05-03 14:05 (Asia/Shanghai, UTC+8)."""
     if moment is None:
         return "—"
-    return moment.astimezone(ZoneInfo(person.site.timezone)).strftime("%Y-%m-%d %H:%M")
+    return timefmt.site_time(moment, person.site.timezone)
 
 
 def outcome_text(code: str | None) -> str:
@@ -218,10 +219,19 @@ def back(person: Person, **args: Any) -> Response:
     return redirect(url_for("person.show", person_id=person.id, **args))  # type: ignore[return-value]
 
 
+# Every format the face engine decodes, as the file picker's accept list (types and extensions, for older pickers).
+_EXTENSIONS = {"JPEG": (".jpg", ".jpeg"), "PNG": (".png",), "WEBP": (".webp",)}
+PHOTO_ACCEPT = ",".join(
+    [f"image/{name.lower()}" for name in PHOTO_FORMATS]
+    + [ext for name in PHOTO_FORMATS for ext in _EXTENSIONS.get(name, (f".{name.lower()}",))]
+)
+
+
 def helpers(person: Person) -> dict[str, Any]:
     """What the person templates use to show labels and times."""
     return {
         "when": lambda moment: local_time(person, moment),
+        "photo_accept": PHOTO_ACCEPT,
         "labels": {
             "kind": KIND_LABELS,
             "status": STATUS_LABELS,

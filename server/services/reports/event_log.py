@@ -19,6 +19,7 @@ from sqlalchemy import or_, select
 
 from gatehouse_core.wire.messages import Decision, EntryMethod
 from server.models import AccessEvent, Door, Person, Site, Terminal
+from server.services.reports import timefmt
 from server.services.session import DbSession
 
 PAGE_SIZE = 50
@@ -28,8 +29,9 @@ CSV_CAP = 100_000
 PERSON_MATCHES = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# `time` is ISO 8601 in the site's zone with its offset (2025-03-10T12:00:00+08:00); `time_zone` names the zone.
 CSV_COLUMNS = (
-    "time_utc",
+    "time",
     "site",
     "door",
     "terminal",
@@ -39,6 +41,7 @@ CSV_COLUMNS = (
     "person_name",
     "pseudonym",
     "pass_id",
+    "time_zone",
 )
 
 
@@ -317,7 +320,7 @@ def csv_lines(session: DbSession, filters: EventFilters, *, cap: int = CSV_CAP, 
         for row in chunk.rows:
             writer.writerow(
                 [
-                    _safe(row.occurred_at.astimezone(UTC).isoformat()),
+                    _safe(timefmt.iso_local(row.occurred_at, row.timezone)),
                     _safe(row.site),
                     _safe(row.door),
                     _safe(row.terminal),
@@ -327,6 +330,7 @@ def csv_lines(session: DbSession, filters: EventFilters, *, cap: int = CSV_CAP, 
                     _safe(row.person_name),
                     _safe(row.pseudonym),
                     _safe(row.pass_id),
+                    _safe(timefmt.zone(row.timezone).key),
                 ]
             )
         written += len(chunk.rows)

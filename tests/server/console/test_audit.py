@@ -51,7 +51,9 @@ def test_admin_sees_entries_with_details(admin):
     page = admin.get("/audit")
     assert page.status_code == 200
     assert shown(page.text) == expected()
-    assert "<code>door_id=3</code>" in page.text and "<code>reason=Parcel</code>" in page.text
+    # Details in words (the issue 19 wording: no more `door_id=3` codes).
+    assert "Door: 3" in page.text and "Reason: Parcel" in page.text
+    assert "Door opened from the console" in page.text and "terminal.open_door</" not in page.text
 
 
 @pytest.mark.parametrize(

@@ -322,7 +322,9 @@ def test_real_photo_stores_a_template_and_shows_the_figures(
 ) -> None:
     person = consented_adult(with_engine, site, make_person)
     page = manager.get(f"/people/{person.id}").text
-    assert '<label for="photo">Photo</label>' in page and 'accept="image/jpeg,image/png"' in page
+    # The picker offers every format the engine decodes (issue 19), WebP included.
+    accepted = 'accept="image/jpeg,image/png,image/webp,.jpg,.jpeg,.png,.webp"'
+    assert '<label for="photo">Photo</label>' in page and accepted in page
     data = photo()
     response = upload(manager, person, data)
     assert response.status_code == 302

@@ -1,0 +1,166 @@
+"""The audit log in words: each action and each detail in the user's language, not `user.login` or `phone=True`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from server.services.reports import timefmt
+
+# Every action the services audit (tests/server/console/test_audit_words.py holds new ones to a label).
+ACTION_LABELS: dict[str, Any] = {
+    "app.refresh_reused": _l("Phone app: a used sign-in token was presented again"),
+    "app.sign_in": _l("Phone app: signed in"),
+    "app.sign_out": _l("Phone app: signed out"),
+    "app.sign_out_all": _l("Phone app: signed out on every device"),
+    "app_account.disable": _l("Phone-app account turned off"),
+    "app_account.enable": _l("Phone-app account turned on"),
+    "app_account.password": _l("Phone-app password set"),
+    "app_account.sign_out_everywhere": _l("Phone-app account signed out everywhere"),
+    "consent.decline": _l("Face entry declined"),
+    "consent.give": _l("Face consent recorded"),
+    "consent.withdraw": _l("Face consent withdrawn"),
+    "credential.add": _l("Credential added"),
+    "credential.capture_requested": _l("Card reading requested at a terminal"),
+    "credential.revoke": _l("Credential revoked"),
+    "door.create": _l("Door added"),
+    "door.rename": _l("Door renamed"),
+    "door.update": _l("Door entry methods changed"),
+    "events.export": _l("Events exported"),
+    "group.add_member": _l("Person added to an access group"),
+    "group.create": _l("Access group created"),
+    "group.remove_member": _l("Person removed from an access group"),
+    "group.update": _l("Access group changed"),
+    "holiday.add": _l("Holiday added"),
+    "holiday.remove": _l("Holiday removed"),
+    "pass.issue": _l("Visitor pass issued"),
+    "pass.revoke": _l("Visitor pass revoked"),
+    "people.import": _l("People imported from a file"),
+    "person.create": _l("Person added"),
+    "person.deactivate": _l("Person deactivated"),
+    "person.move_out": _l("Person moved out"),
+    "person.subject_access": _l("Subject-access report produced"),
+    "person.update": _l("Person's details changed"),
+    "privacy.assessment_attach": _l("Impact assessment attached"),
+    "privacy.face_disable": _l("Face entry turned off at the site"),
+    "privacy.face_enable": _l("Face entry turned on at the site"),
+    "privacy.face_model_change": _l("Face model changed"),
+    "privacy.notice_publish": _l("Privacy notice published"),
+    "privacy.retention_settings": _l("Retention settings changed"),
+    "retention.purge": _l("Old data removed by retention"),
+    "site.create": _l("Site created"),
+    "template.add": _l("Face template enrolled"),
+    "template.delete": _l("Face templates deleted"),
+    "terminal.open_door": _l("Door opened from the console"),
+    "terminal.provision": _l("Terminal provisioned"),
+    "terminal.resync": _l("Terminal re-sync requested"),
+    "terminal.rotate_password": _l("Terminal broker password replaced"),
+    "user.create": _l("Console user created"),
+    "user.login": _l("Signed in to the console"),
+    "user.logout_everywhere": _l("Signed out of the console everywhere"),
+    "user.set_password": _l("Console password set"),
+}
+
+DETAIL_LABELS: dict[str, Any] = {
+    "app_code": _l("App code"),
+    "app_face_enrollment": _l("Face enrollment in the app"),
+    "assessed_on": _l("Assessed on"),
+    "assessment": _l("Assessment"),
+    "card": _l("Card"),
+    "channel": _l("How"),
+    "code": _l("Code"),
+    "command": _l("Command"),
+    "consent": _l("Consent"),
+    "consents": _l("Consents"),
+    "consents_made_stale": _l("Consents to ask again"),
+    "count": _l("Number"),
+    "created": _l("Created"),
+    "credential": _l("Credential"),
+    "csv": _l("CSV file"),
+    "cutoff": _l("Older than"),
+    "day": _l("Day"),
+    "door": _l("Door"),
+    "door_id": _l("Door"),
+    "doors": _l("Doors"),
+    "ended": _l("Sessions ended"),
+    "erasure_alarm_hours": _l("Erasure alarm after (hours)"),
+    "event_retention_days": _l("Keep events (days)"),
+    "face": _l("Face"),
+    "fields": _l("Fields"),
+    "filters": _l("Filters"),
+    "format": _l("Format"),
+    "from": _l("From"),
+    "from_session": _l("From session"),
+    "given_by": _l("Given by"),
+    "group": _l("Group"),
+    "host": _l("Host"),
+    "how": _l("How"),
+    "id_document": _l("ID document"),
+    "ident": _l("Terminal"),
+    "interrupted": _l("Interrupted"),
+    "kind": _l("Kind"),
+    "model": _l("Model"),
+    "name": _l("Name"),
+    "open_on_holidays": _l("Open on holidays"),
+    "phone": _l("Phone number"),
+    "reason": _l("Reason"),
+    "review_due": _l("Review due"),
+    "role": _l("Role"),
+    "row_cap": _l("Row limit"),
+    "rows": _l("Rows"),
+    "session": _l("Session"),
+    "sessions_ended": _l("Sessions ended"),
+    "status": _l("Status"),
+    "template": _l("Template"),
+    "template_unused_days": _l("Erase unused face templates after (days)"),
+    "templates_erased": _l("Templates erased"),
+    "terminal_id": _l("Terminal"),
+    "to": _l("To"),
+    "username": _l("User name"),
+    "uses": _l("Uses"),
+    "version": _l("Version"),
+    "visitor_retention_days": _l("Keep visitor passes (days)"),
+    "windows": _l("Weekly windows"),
+}
+
+
+def action_label(action: str) -> str:
+    """An audit action in the user's language; an action not known here is shown as recorded."""
+    label = ACTION_LABELS.get(action)
+    return str(label) if label is not None else action
+
+
+def detail_label(key: str) -> str:
+    """A detail's name in the user's language; an unknown key as plain words."""
+    label = DETAIL_LABELS.get(key)
+    return str(label) if label is not None else key.replace("_", " ")
+
+
+def audit_details(details: dict[str, Any] | None, timezone: str | None) -> list[tuple[str, str]]:
+    """An entry's details as (name, value) in words: yes/no for flags, site times, changes as from → to."""
+    if not details:
+        return []
+    return [(detail_label(str(key)), _value(value, timezone)) for key, value in sorted(details.items())]
+
+
+def _value(value: Any, timezone: str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, list | tuple):
+        return ", ".join(_value(v, timezone) for v in value) or "—"
+    if isinstance(value, dict):
+        if set(value) == {"from", "to"}:
+            return _("%(old)s → %(new)s", old=_value(value["from"], timezone), new=_value(value["to"], timezone))
+        return "; ".join(f"{detail_label(str(k))}: {_value(v, timezone)}" for k, v in sorted(value.items()))
+    if isinstance(value, str) and len(value) > 10 and value[4:5] == "-" and "T" in value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return timefmt.site_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC), timezone)
+    return str(value)
