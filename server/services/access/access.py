@@ -95,7 +95,9 @@ def _group_name(session: DbSession, site: Site, name: str, group: AccessGroup | 
         raise RuleViolation("Give the group a name (up to 120 characters).", code="group_name_missing")
     clash = session.scalar(select(AccessGroup.id).where(AccessGroup.site_id == site.id, AccessGroup.name == name))
     if clash is not None and (group is None or clash != group.id):
-        raise Conflict(f"site {site.code} already has an access group named {name!r}", code="duplicate_group")
+        raise Conflict(
+            f"Site {site.code} already has an access group named {name!r}; choose another name.", code="duplicate_group"
+        )
     return name
 
 
@@ -191,7 +193,7 @@ def add_holiday(session: DbSession, actor: Actor, site: Site, day: date, name: s
     if not 1 <= len(name) <= 120:
         raise RuleViolation("Give the holiday a name (up to 120 characters).", code="holiday_name_missing")
     if session.scalar(select(Holiday.id).where(Holiday.site_id == site.id, Holiday.day == day)):
-        raise Conflict(f"{day.isoformat()} is already a holiday at {site.code}", code="duplicate_holiday")
+        raise Conflict(f"{day.isoformat()} is already a holiday at site {site.code}.", code="duplicate_holiday")
     holiday = Holiday(site_id=site.id, day=day, name=name)
     session.add(holiday)
     journal.append(session, site.id, JournalKind.SCHEDULE, {"holiday": day.isoformat()})

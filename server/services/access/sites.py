@@ -24,9 +24,11 @@ def create_site(session: DbSession, actor: Actor, *, code: str, name: str, timez
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise RuleViolation(f"unknown time zone {timezone!r}; use an IANA name such as Asia/Shanghai") from None
+        raise RuleViolation(
+            f"The time zone {timezone!r} is not known; use an IANA name such as Asia/Shanghai."
+        ) from None
     if session.scalar(select(Site.id).where(Site.code == code)) is not None:
-        raise Conflict(f"a site with code {code!r} already exists", code="duplicate_site")
+        raise Conflict(f"A site with code {code!r} already exists; choose another code.", code="duplicate_site")
     site = Site(code=code, name=name.strip(), timezone=timezone)
     session.add(site)
     session.flush()
@@ -38,7 +40,7 @@ def get_site(session: DbSession, code: str) -> Site:
     """Look a site up by code."""
     site = session.scalar(select(Site).where(Site.code == code))
     if site is None:
-        raise NotFound(f"no site with code {code!r}")
+        raise NotFound(f"There is no site with code {code!r}.")
     return site
 
 
@@ -46,7 +48,7 @@ def get_door(session: DbSession, site: Site, name: str) -> Door:
     """Look a door of `site` up by its name."""
     door = session.scalar(select(Door).where(Door.site_id == site.id, Door.name == name.strip()))
     if door is None:
-        raise NotFound(f"site {site.code} has no door named {name!r}")
+        raise NotFound(f"Site {site.code} has no door named {name!r}.")
     return door
 
 
@@ -113,7 +115,9 @@ def _door_name(session: DbSession, site: Site, name: str, door: Door | None) -> 
         raise RuleViolation("A door needs a name.", code="door_name_missing")
     clash = session.scalar(select(Door.id).where(Door.site_id == site.id, Door.name == name))
     if clash is not None and (door is None or clash != door.id):
-        raise Conflict(f"site {site.code} already has a door named {name!r}", code="duplicate_door")
+        raise Conflict(
+            f"Site {site.code} already has a door named {name!r}; choose another name.", code="duplicate_door"
+        )
     return name
 
 

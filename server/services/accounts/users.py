@@ -58,7 +58,7 @@ def create_user(session: DbSession, actor: Actor, username: str, password: str, 
     if len(password) < MIN_PASSWORD_LENGTH:
         raise RuleViolation(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.", code="weak_password")
     if session.scalar(select(ConsoleUser.id).where(func.lower(ConsoleUser.username) == username.lower())):
-        raise Conflict(f"user {username!r} already exists", code="duplicate_user")
+        raise Conflict(f"A user named {username!r} already exists; choose another username.", code="duplicate_user")
     user = ConsoleUser(username=username, password_hash=hash_password(password), role=role)
     session.add(user)
     session.flush()

@@ -231,7 +231,8 @@ class EnrollmentEngine:
                 try:
                     loaded = settings.load()
                 except FaceEngineError as exc:
-                    raise FaceUnavailable(f"face enrollment cannot start: {exc}") from exc
+                    reported = str(exc).rstrip(".")
+                    raise FaceUnavailable(f"Face enrollment cannot start; the face engine says: {reported}.") from exc
                 self._model = GuardedModel(loaded)
                 log.info("face engine %s loaded (model %s)", loaded.engine, loaded.model_id)
             return self._model

@@ -22,6 +22,14 @@ from server.services.errors import Conflict, RuleViolation
 from server.services.session import DbSession
 
 APP_CODE_SEED_BYTES = 20  # RFC 4226 recommends 160-bit shared secrets
+# The shared credential format checks speak in fragments; staff read a sentence saying what to enter.
+_FORMAT_HELP = {
+    CredentialKind.CARD: (
+        "Enter the card number as printed on the card or shown by a desk reader: 8, 14 or 20 hexadecimal digits "
+        "(0-9, A-F)."
+    ),
+    CredentialKind.ID_DOCUMENT: "Enter the ID document number as 5 to 32 letters and digits.",
+}
 
 
 def _check_person(person: Person) -> None:
@@ -36,8 +44,8 @@ def _add_hashed(
     site_key = site_hashing_key(keys.credential_secret, person.site.code)
     try:
         digest = hash_card(site_key, value) if kind is CredentialKind.CARD else hash_id_document(site_key, value)
-    except CredentialFormatError as exc:
-        raise RuleViolation(str(exc), code=f"bad_{kind.value}") from None
+    except CredentialFormatError:
+        raise RuleViolation(_FORMAT_HELP[kind], code=f"bad_{kind.value}") from None
     taken = session.scalar(
         select(Credential).where(
             Credential.site_id == person.site_id,

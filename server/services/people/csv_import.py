@@ -139,7 +139,12 @@ def _check_row(
                 raise ValueError(born)
             fields["date_of_birth"] = date.fromisoformat(born)
         except ValueError:
-            fail("date_of_birth", "bad_date", "The date of birth must be a real date written YYYY-MM-DD.")
+            fail(
+                "date_of_birth",
+                "bad_date",
+                "The date of birth must be a day that exists on the calendar, written YYYY-MM-DD "
+                "(for example 1990-04-30).",
+            )
             fields.pop("date_of_birth")
     if not fields["kind"]:
         fail("kind", "kind_missing", "The kind is empty: write resident, staff or visitor.")

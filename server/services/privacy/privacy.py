@@ -302,7 +302,7 @@ def get_notice(session: DbSession, site: Site, version: int | None = None) -> Pr
             select(PrivacyNotice).where(PrivacyNotice.site_id == site.id, PrivacyNotice.version == version)
         )
     if found is None:
-        raise NotFound(f"site {site.code} has no privacy notice{'' if version is None else f' version {version}'}")
+        raise NotFound(f"Site {site.code} has no privacy notice{'' if version is None else f' version {version}'}.")
     return found
 
 

@@ -64,7 +64,8 @@ def save_settings(
     if wrong:
         name, (low, high) = next(iter(wrong.items()))
         raise RuleViolation(
-            f"{name.replace('_', ' ')} must be a whole number from {low} to {high}.", code="setting_out_of_range"
+            f"The {name.replace('_', ' ')} setting must be a whole number from {low} to {high}.",
+            code="setting_out_of_range",
         )
     changed: dict[str, dict[str, Any]] = {}
     for item in fields(RetentionSettings):

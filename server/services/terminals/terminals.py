@@ -40,7 +40,9 @@ def provision_terminal(
     if any(d.site_id != site.id for d in doors):
         raise RuleViolation("A terminal can only serve doors of its own site.", code="foreign_door")
     if session.scalar(select(Terminal.id).where(Terminal.site_id == site.id, Terminal.name == name)):
-        raise Conflict(f"site {site.code} already has a terminal named {name!r}", code="duplicate_terminal")
+        raise Conflict(
+            f"Site {site.code} already has a terminal named {name!r}; choose another name.", code="duplicate_terminal"
+        )
     password = generate_password()
     terminal = Terminal(
         site=site,
@@ -67,7 +69,7 @@ def find_terminal(session: DbSession, site_code: str, ident: str) -> Terminal:
     """A terminal by the identifiers in its MQTT topic."""
     terminal = session.scalar(select(Terminal).join(Site).where(Terminal.ident == ident, Site.code == site_code))
     if terminal is None:
-        raise NotFound(f"no terminal {ident!r} at site {site_code!r}")
+        raise NotFound(f"There is no terminal {ident!r} at site {site_code!r}.")
     return terminal
 
 

@@ -8,7 +8,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from gatehouse_core.face.quality import QualityReason
-from gatehouse_core.pass_token import MAX_DOORS, MAX_USES
+from gatehouse_core.pass_token import EARLIEST_TIME, LATEST_TIME, MAX_DOORS, MAX_USES
 from server.services.accounts.users import MIN_PASSWORD_LENGTH
 from server.services.errors import DomainError
 from server.services.people.csv_import import MAX_ROWS
@@ -144,6 +144,11 @@ MESSAGES: dict[str, Any] = {
         n=MAX_PASS_DAYS,
     ),
     "bad_uses": _l("A pass allows 1 to %(n)d entries.", n=MAX_USES),
+    "bad_day": _l(
+        "Visitor passes fall between %(first)s and %(last)s; choose a day in between.",
+        first=EARLIEST_TIME.date().isoformat(),
+        last=LATEST_TIME.date().isoformat(),
+    ),
     "codes_exhausted": _l("Too many live visitor passes to find a free code; revoke unused passes."),
     # people import
     "not_utf8": _l("The file is not UTF-8 text. Save it as 'CSV UTF-8' and upload it again."),
@@ -195,7 +200,9 @@ PERSON_FIELD_MESSAGES: dict[str, Any] = {
     "bad_kind": _l("Use resident, staff or visitor."),
     "kind_missing": _l("The kind is empty: write resident, staff or visitor."),
     "unit_too_long": _l("Shorten the unit to %(n)d characters or fewer.", n=UNIT_MAX),
-    "bad_date": _l("Write the date of birth as YYYY-MM-DD, for example 1990-04-30."),
+    "bad_date": _l(
+        "The date of birth must be a day that exists on the calendar, written YYYY-MM-DD (for example 1990-04-30)."
+    ),
     "bad_date_of_birth": _l("The date of birth lies in the future; check the year."),
     "phone_too_long": _l("Shorten the phone number to %(n)d characters or fewer.", n=PHONE_MAX),
     "bad_phone": _l("Use only digits, spaces, +, -, ( ) and dots in the phone number."),
