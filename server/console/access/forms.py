@@ -70,8 +70,7 @@ def slot_field(day: int, index: int, end: str) -> str:
 
 
 def hhmm(minute: int) -> str:
-    """Minutes from midnight as the value of a time input; the end of the day is 00:00."""
-    minute %= MINUTES_PER_DAY
+    """Minutes from midnight as the editor shows them, 24-hour; the end of the day is 24:00."""
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
@@ -96,7 +95,7 @@ def days_of(group: AccessGroup) -> list[list[Slot]]:
 
 def all_day() -> list[list[Slot]]:
     """Open all day, every day: what a new group starts with (an empty schedule would let nobody in)."""
-    return padded([[Slot("00:00", "00:00")] for _day in range(7)])
+    return padded([[Slot("00:00", "24:00")] for _day in range(7)])
 
 
 def _minute(text: str) -> int | None:
@@ -125,7 +124,7 @@ class GroupForm(FlaskForm):
 
     The schedule has, per weekday, MAX_SLOTS_PER_DAY from/to time fields named by slot_field (added below the class).
     Validation reads them into `windows`, each slot either empty, or a start and an end that read as times with the
-    end after the start ("to 00:00" is midnight at the end of the day).
+    end after the start ("to 24:00", or "to 00:00", is midnight at the end of the day).
     """
 
     name = StringField(default="")
@@ -159,15 +158,17 @@ class GroupForm(FlaskForm):
             return False
         start, end = _minute(start_text), _minute(end_text)
         if start is None:
-            start_field.errors.append(_("Enter a time like 07:30."))
+            start_field.errors.append(_("Enter a time like 07:30, on the 24-hour clock."))
         if end is None:
-            end_field.errors.append(_("Enter a time like 17:30 (00:00 means midnight, the end of the day)."))
+            end_field.errors.append(
+                _("Enter a time like 17:30, on the 24-hour clock (24:00 is midnight at the end of the day).")
+            )
         if start is None or end is None:
             return False
         if end == 0:
             end = MINUTES_PER_DAY  # "to 00:00" is midnight at the end of the day
         if not start < end:
-            end_field.errors.append(_("End the window after it starts (00:00 means midnight)."))
+            end_field.errors.append(_("End the window after it starts (24:00 is midnight at the end of the day)."))
             return False
         self.windows.append(Window(day, start, end))
         self.origin.append((day, index))
