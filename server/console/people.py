@@ -12,9 +12,10 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
-from wtforms import DateField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from server.console.forms import CalendarDateField
 from server.console.roles import MANAGERS, require_role
 from server.extensions import db
 from server.models import AccessGroup, ImportJob, Person, PersonKind, PersonStatus, Site
@@ -74,11 +75,7 @@ class PersonForm(FlaskForm):
     full_name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter the person's full name."))])
     kind = SelectField(_l("Kind"), choices=_kind_choices, default=PersonKind.RESIDENT.value)
     unit = StringField(_l("Unit"), validators=[Optional(), Length(max=service.UNIT_MAX)])
-    date_of_birth = DateField(
-        _l("Date of birth"),
-        validators=[Optional()],
-        format="%Y-%m-%d",
-    )
+    date_of_birth = CalendarDateField(_l("Date of birth"), validators=[Optional()], format="%Y-%m-%d")
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=service.PHONE_MAX)])
 
     def details(self) -> dict[str, Any]:
