@@ -274,8 +274,17 @@ class SyncPublisher:
         self.snapshots.request(session, site, scope, counted=True, nonce=birth.nonce)
         return BirthAnswer("snapshot", head, streamed=True)
 
-    def send_in_sync(self, site_code: str, ident: str, seq: int, nonce: str) -> Delivery:
-        """Close the answer to a birth: everything up to `seq` was published to the terminal before this."""
+    def send_in_sync(self, site_code: str, ident: str, seq: int, nonce: str) -> Delivery | None:
+        """Close the answer to a birth: everything up to `seq` was published to the terminal before this.
+
+        While a snapshot for the terminal is in flight (a change the birth's answer published may have started one),
+        the InSync would come before parts the terminal still needs: the stream confirms the birth after its last
+        part instead, and this sends nothing.
+        """
+        stream = self.snapshots.in_flight(site_code, ident)
+        if stream is not None:
+            stream.nonce = nonce
+            return None
         in_sync = InSync(site=site_code, terminal=ident, seq=seq, nonce=nonce)
         return self._send(terminal_topic(site_code, ident, Channel.SYNC), in_sync)
 

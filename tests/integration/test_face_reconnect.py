@@ -308,11 +308,18 @@ def on_sync(keys: Any, sent: list[tuple[str, bytes]], topic: str) -> list[str]:
     return types
 
 
+def answer(worker: Worker, topic: str, payload: bytes) -> None:
+    """Handle one message as the worker's loop does: then its snapshot turns until no stream is left."""
+    worker.dispatch(topic, payload)
+    while worker.publisher.advance_snapshots(db.session):
+        pass
+
+
 def test_insync_follows_the_answer_to_a_birth_with_a_nonce(captured, keys) -> None:  # type: ignore[no-untyped-def]
     worker, sent, site, ident = captured
     topic = terminal_topic(site, ident, Channel.SYNC)
     nonce = "a1" * 16
-    worker.dispatch(terminal_topic(site, ident, Channel.BIRTH), encode(birth(ident, nonce)))
+    answer(worker, terminal_topic(site, ident, Channel.BIRTH), encode(birth(ident, nonce)))
     assert on_sync(keys, sent, topic) == ["snapshot", "in_sync"]
     head = db.session.scalar(select(Site.journal_seq).where(Site.code == site))
     last = InSync.model_validate_json(verify(keys.signing_key.public_key(), topic, sent[-1][1]))
@@ -323,7 +330,7 @@ def test_insync_follows_the_answer_to_a_birth_with_a_nonce(captured, keys) -> No
     # The same birth again at once, from a new connection: the snapshot on its way is not sent twice,
     # but the new connection gets its own InSync.
     sent.clear()
-    worker.dispatch(terminal_topic(site, ident, Channel.BIRTH), encode(birth(ident, "b2" * 16)))
+    answer(worker, terminal_topic(site, ident, Channel.BIRTH), encode(birth(ident, "b2" * 16)))
     assert on_sync(keys, sent, topic) == ["in_sync"]
     again = InSync.model_validate_json(verify(keys.signing_key.public_key(), topic, sent[0][1]))
     assert (again.seq, again.nonce) == (head, "b2" * 16)
@@ -334,7 +341,7 @@ def test_a_birth_without_a_nonce_is_answered_as_before(captured, keys) -> None: 
     topic = terminal_topic(site, ident, Channel.SYNC)
     for _ in range(2):  # answered every time, even repeated at once: it cannot tell a lost answer
         sent.clear()
-        worker.dispatch(terminal_topic(site, ident, Channel.BIRTH), encode(birth(ident, None)))
+        answer(worker, terminal_topic(site, ident, Channel.BIRTH), encode(birth(ident, None)))
         assert on_sync(keys, sent, topic) == ["snapshot"]
 
 
