@@ -29,7 +29,7 @@ from server.link import roster
 from server.link.changes import Changes, changes_in, delta_items, split_parts, template_ids
 from server.link.roster import TerminalScope, TerminalSealer
 from server.link.snapshots import SnapshotStreams
-from server.models import JournalEntry, Site, Terminal, utcnow
+from server.models import JournalEntry, Site, Terminal, TerminalStatus, utcnow
 from server.services.privacy import erasure
 from server.services.session import DbSession
 
@@ -176,10 +176,18 @@ class SyncPublisher:
         passes = roster.load_passes(session, site.id, changes.passes)
         deliveries: list[Delivery] = []
         held: dict[int, set[int]] = {}
+        online = set(
+            session.scalars(
+                select(Terminal.id).where(Terminal.site_id == site.id, Terminal.status == TerminalStatus.ONLINE)
+            )
+        )
         for scope in roster.scopes_of_site(session, site.id, only):
             if changes.needs_snapshot(scope):
-                # Streamed over the next loop turns, from scratch: what the terminal may hold has changed.
-                self.snapshots.restart(session, site, scope)
+                # Streamed over the next loop turns, from scratch: what the terminal may hold has changed. Only to a
+                # terminal online now: one that never connected has no broker session to keep the parts, and one
+                # that is offline would meet a stream half sent; either asks for its snapshot in its next birth.
+                if scope.terminal_id in online or only is not None:
+                    self.snapshots.restart(session, site, scope)
                 sent, ids = [], set()
             else:
                 removals, records = delta_items(

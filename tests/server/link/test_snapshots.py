@@ -168,3 +168,35 @@ def test_births_over_the_budget_wait_for_the_window_and_raise_one_alarm(site_of_
     )
     db.session.commit()
     assert alarms.open_alarms(db.session) == []
+
+
+def test_a_site_wide_change_streams_snapshots_only_to_terminals_online_now(site_of_two, keys):
+    # A terminal that never connected has no broker session to keep the parts, and one offline would meet a stream
+    # half sent when it comes back (its birth's snapshot would follow it, twice the bytes): both ask in their birth.
+    from server.models import TerminalStatus
+    from server.services.access import sites
+
+    site, a, b = site_of_two["site"], site_of_two["A"], site_of_two["B"]
+    publisher, recorder, _ = publisher_for(keys)
+    a.status = TerminalStatus.ONLINE
+    b.status = TerminalStatus.OFFLINE
+    door = a.doors[0]
+    sites.edit_door(db.session, TEST_ACTOR, door, door.name, sites.DoorMethods(face=True))
+    db.session.commit()
+
+    assert publisher.publish_pending(db.session)
+    assert publisher.snapshots.in_flight(site.code, a.ident) is not None
+    assert publisher.snapshots.in_flight(site.code, b.ident) is None
+    while publisher.advance_snapshots(db.session):
+        pass
+    assert {kind for kind, _ in recorder.of(a.ident)} == {"snapshot"}
+    assert recorder.of(b.ident) == []
+
+    # B's birth, behind the change, gets its own snapshot from its first part.
+    answer = publisher.answer_birth(db.session, b, wrong_birth(b, head(site) - 1))
+    db.session.commit()
+    assert answer.action == "snapshot"
+    while publisher.advance_snapshots(db.session):
+        pass
+    parts = [body for kind, body in recorder.of(b.ident) if kind == "snapshot"]
+    assert parts[0]["part"] == 1 and parts[-1]["last"]
