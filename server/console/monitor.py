@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, g, render_template, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
@@ -88,10 +87,6 @@ def reason_label(reason: str) -> str:
     return str(label) if label is not None else reason
 
 
-def _zone(timezone: str | None) -> ZoneInfo:
-    return timefmt.zone(timezone)
-
-
 def home_timezone() -> str:
     """The zone for records of no site (audit log, imports), looked up once per request."""
     if "home_timezone" not in g:
@@ -125,7 +120,7 @@ for _helper in (method_label, decision_label, reason_label, local_time, field_ar
 
 def day_start(day: date, timezone: str) -> datetime:
     """Midnight starting `day` in `timezone`, as aware UTC."""
-    return datetime.combine(day, time(), tzinfo=_zone(timezone)).astimezone(UTC)
+    return datetime.combine(day, time(), tzinfo=timefmt.zone(timezone)).astimezone(UTC)
 
 
 def _query_string(args: dict[str, str], **changes: str | None) -> str:

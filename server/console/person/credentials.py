@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import (
     abort,
     flash,
@@ -31,6 +33,7 @@ from server.console.roles import MANAGERS, require_role
 from server.extensions import db
 from server.models import (
     Credential,
+    Person,
     Terminal,
     TerminalCommand,
 )
@@ -60,23 +63,39 @@ class IdDocumentForm(FlaskForm):
     id_number = StringField(default="")
 
 
+def _add_typed(
+    person_id: int,
+    form: CardForm | IdDocumentForm,
+    field: str,
+    add: Callable[[Person, str], object],
+    done: str,
+) -> ResponseReturnValue:
+    """Register a credential typed into `field` of `form` through the service call `add`; re-render on refusal."""
+    person = load_person(person_id)
+    value = getattr(form, field).data
+    values = {field: value}
+    if not form.validate_on_submit():
+        return render_person(person, status=422, errors=field_errors(form), values=values)
+    try:
+        add(person, value)
+    except DomainError as exc:
+        return refused(person, field, exc, values)
+    db.session.commit()
+    flash(done, "success")
+    return back(person)
+
+
 @bp.post("/<int:person_id>/cards")
 @require_role(*MANAGERS)
 def add_card(person_id: int) -> ResponseReturnValue:
     """Register a key card by its typed UID."""
-
-    person = load_person(person_id)
-    form = CardForm()
-    values = {"uid": form.uid.data}
-    if not form.validate_on_submit():
-        return render_person(person, status=422, errors=field_errors(form), values=values)
-    try:
-        credentials.add_card(db.session, actor(), state().keys, person, form.uid.data)
-    except DomainError as exc:
-        return refused(person, "uid", exc, values)
-    db.session.commit()
-    flash(_("Card added."), "success")
-    return back(person)
+    return _add_typed(
+        person_id,
+        CardForm(),
+        "uid",
+        lambda person, uid: credentials.add_card(db.session, actor(), state().keys, person, uid),
+        _("Card added."),
+    )
 
 
 @bp.post("/<int:person_id>/cards/capture")
@@ -112,19 +131,13 @@ def command_status(person_id: int, command_id: int) -> ResponseReturnValue:
 @require_role(*MANAGERS)
 def add_id_document(person_id: int) -> ResponseReturnValue:
     """Register an ID document by its number."""
-
-    person = load_person(person_id)
-    form = IdDocumentForm()
-    values = {"id_number": form.id_number.data}
-    if not form.validate_on_submit():
-        return render_person(person, status=422, errors=field_errors(form), values=values)
-    try:
-        credentials.add_id_document(db.session, actor(), state().keys, person, form.id_number.data)
-    except DomainError as exc:
-        return refused(person, "id_number", exc, values)
-    db.session.commit()
-    flash(_("ID document added."), "success")
-    return back(person)
+    return _add_typed(
+        person_id,
+        IdDocumentForm(),
+        "id_number",
+        lambda person, number: credentials.add_id_document(db.session, actor(), state().keys, person, number),
+        _("ID document added."),
+    )
 
 
 @bp.post("/<int:person_id>/app-code")

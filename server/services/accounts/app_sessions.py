@@ -216,8 +216,15 @@ def authenticate_access(session: DbSession, key: bytes, token: str) -> Resident:
 
 def end_session(session: DbSession, resident: Resident, reason: SessionEnd = SessionEnd.LOGOUT) -> None:
     """Sign the current device out: its access and refresh tokens stop working at once."""
-    resident.app_session.revoked_at = utcnow()
-    resident.app_session.revoked_reason = reason
+    _sign_out(session, resident, resident.app_session, reason, {})
+
+
+def _sign_out(
+    session: DbSession, resident: Resident, app_session: AppSession, reason: SessionEnd, details: dict[str, object]
+) -> None:
+    """Revoke one of the resident's sessions and audit it."""
+    app_session.revoked_at = utcnow()
+    app_session.revoked_reason = reason
     audit.record(
         session,
         resident_actor(resident.person),
@@ -225,7 +232,7 @@ def end_session(session: DbSession, resident: Resident, reason: SessionEnd = Ses
         "person",
         resident.person.id,
         site_id=resident.person.site_id,
-        details={"session": resident.app_session.id, "reason": reason.value},
+        details={"session": app_session.id, "reason": reason.value, **details},
     )
 
 
@@ -270,14 +277,4 @@ def end_device(session: DbSession, resident: Resident, session_id: int) -> None:
     )
     if app_session is None:
         raise NotFound("You have no signed-in device with this id.", code="not_found")
-    app_session.revoked_at = utcnow()
-    app_session.revoked_reason = SessionEnd.LOGOUT
-    audit.record(
-        session,
-        resident_actor(resident.person),
-        "app.sign_out",
-        "person",
-        resident.person.id,
-        site_id=resident.person.site_id,
-        details={"session": app_session.id, "reason": SessionEnd.LOGOUT.value, "from_session": resident.app_session.id},
-    )
+    _sign_out(session, resident, app_session, SessionEnd.LOGOUT, {"from_session": resident.app_session.id})
