@@ -10,7 +10,8 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from server.console.i18n import init_i18n
-from server.console.nav import nav_items
+from server.console.nav import current_endpoint, nav_items, nav_sections
+from server.console.ui import badge, icon
 from server.extensions import db, login_manager
 from server.models import ConsoleRole, ConsoleUser
 from server.services.accounts.users import load_session_user
@@ -42,7 +43,14 @@ def register_console(app: Flask) -> None:
     app.before_request(refuse_control_characters)  # every form's text, checked once before any view reads it
     for area in (auth, views, subject_access, people, person, person_app, access, passes, terminals, monitor, privacy):
         app.register_blueprint(area.bp)
-    app.jinja_env.globals.update(nav_items=nav_items, role_label=role_label)
+    app.jinja_env.globals.update(
+        nav_items=nav_items,
+        nav_sections=nav_sections,
+        current_endpoint=current_endpoint,
+        role_label=role_label,
+        icon=icon,
+        badge=badge,
+    )
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please log in to continue.")
