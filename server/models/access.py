@@ -11,10 +11,13 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -41,13 +44,25 @@ class AccessGroup(Base):
     """A set of people allowed through a set of doors during weekly windows (site-local time)."""
 
     __tablename__ = "access_groups"
-    __table_args__ = (UniqueConstraint("site_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("site_id", "name"),
+        # At most one usual group per site (partial unique index on both backends).
+        Index(
+            "uq_access_groups_usual_site",
+            "site_id",
+            unique=True,
+            sqlite_where=text("usual"),
+            postgresql_where=text("usual"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     # On a site holiday the weekly windows do not apply unless this is set.
     open_on_holidays: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The group new people of the site usually join (e.g. Residents): forms offer it first, never the A-Z first.
+    usual: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     site: Mapped[Site] = relationship()
