@@ -15,7 +15,7 @@ from gatehouse_core.credential_hash import (
 )
 from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.sealed import seal
-from server.models import Credential, CredentialStatus, JournalKind, Person, PersonStatus, utcnow
+from server.models import Credential, CredentialStatus, JournalKind, Person, PersonStatus, Site, utcnow
 from server.services import audit, journal
 from server.services.audit import Actor
 from server.services.errors import Conflict, RuleViolation
@@ -37,18 +37,16 @@ def _check_person(person: Person) -> None:
         raise RuleViolation("Credentials can only be added for people who are active at the site.", code="inactive")
 
 
-def _add_hashed(
-    session: DbSession, actor: Actor, keys: ServerKeys, person: Person, kind: CredentialKind, value: str
-) -> Credential:
-    _check_person(person)
-    site_key = site_hashing_key(keys.credential_secret, person.site.code)
+def _free_digest(session: DbSession, keys: ServerKeys, site: Site, kind: CredentialKind, value: str) -> str:
+    """The keyed hash of a card UID or ID number, refused if malformed or active for someone at the site."""
+    site_key = site_hashing_key(keys.credential_secret, site.code)
     try:
         digest = hash_card(site_key, value) if kind is CredentialKind.CARD else hash_id_document(site_key, value)
     except CredentialFormatError:
         raise RuleViolation(_FORMAT_HELP[kind], code=f"bad_{kind.value}") from None
     taken = session.scalar(
         select(Credential).where(
-            Credential.site_id == person.site_id,
+            Credential.site_id == site.id,
             Credential.kind == kind,
             Credential.lookup_hash == digest,
             Credential.status == CredentialStatus.ACTIVE,
@@ -60,6 +58,19 @@ def _add_hashed(
             f"This {label} is already registered to someone at this site; revoke it there first.",
             code="credential_taken",
         )
+    return digest
+
+
+def check_new_card(session: DbSession, keys: ServerKeys, site: Site, uid: str) -> None:
+    """Refuse a card UID that is malformed or already active at `site`, before anything is created for it."""
+    _free_digest(session, keys, site, CredentialKind.CARD, uid)
+
+
+def _add_hashed(
+    session: DbSession, actor: Actor, keys: ServerKeys, person: Person, kind: CredentialKind, value: str
+) -> Credential:
+    _check_person(person)
+    digest = _free_digest(session, keys, person.site, kind, value)
     credential = Credential(site_id=person.site_id, person=person, kind=kind, lookup_hash=digest)
     session.add(credential)
     session.flush()
