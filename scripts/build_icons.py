@@ -84,6 +84,24 @@ ICONS = (
     "scroll-text",
     "siren",
     "wrench",
+    "log-in",
+    "lock-open",
+    "bell-ring",
+    "filter",
+    "printer",
+    "external-link",
+    "camera",
+    "image",
+    "phone",
+    "circle-help",
+    "list",
+    "building",
+    "map-pin",
+    "timer",
+    "user-round",
+    "badge-check",
+    "ban",
+    "trending-up",
 )
 ALIASES = {
     "alert-triangle": "triangle-alert",
@@ -91,6 +109,7 @@ ALIASES = {
     "check-circle-2": "circle-check",
     "x-circle": "circle-x",
     "minus-circle": "circle-minus",
+    "circle-help": "circle-question-mark",
 }
 
 

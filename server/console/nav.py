@@ -81,8 +81,13 @@ def nav_sections() -> list[tuple[NavSection, list[NavItem]]]:
     return [(section, items) for section, items in shown if items]
 
 
-def current_endpoint(items: list[NavItem]) -> str | None:
-    """The entry to mark as the current page: an exact match, else the entry of the same blueprint."""
+# Pages that belong to another entry's area: a person's page is part of People.
+_AREA_OF = {"person": "people.index", "person_app": "people.index", "subject_access": "people.index"}
+
+
+def current_endpoint(sections: list[tuple[NavSection, list[NavItem]]]) -> str | None:
+    """The entry to mark as the current page: an exact match, else the entry of the same blueprint or area."""
+    items = [item for _section, section_items in sections for item in section_items]
     endpoint = request.endpoint or ""
     if any(item.endpoint == endpoint for item in items):
         return endpoint
@@ -91,4 +96,7 @@ def current_endpoint(items: list[NavItem]) -> str | None:
         for item in items:
             if item.endpoint.startswith(blueprint + "."):
                 return item.endpoint
+        area = _AREA_OF.get(blueprint)
+        if area and any(item.endpoint == area for item in items):
+            return area
     return None

@@ -21,7 +21,8 @@ from tests.support.faces import people_with, photos_of
 
 pytestmark = [pytest.mark.integration]
 
-NAV = ["Dashboard", "People", "Visitor passes", "Doors & groups", "Terminals", "Events", "Audit log", "Privacy"]
+# The side navigation, grouped by job: Operations, People, Visitors, Doors & access, Privacy, Administration.
+NAV = ["Dashboard", "Events", "Terminals", "People", "Visitor passes", "Doors & groups", "Privacy", "Audit log"]
 MANAGER_NAV = [label for label in NAV if label != "Audit log"]
 TRANSLATIONS = REPO / "server" / "console" / "translations" / "zh_CN"
 CARD = "04C1D2E3F4A5B6"
@@ -45,8 +46,8 @@ def log_in(page: Page, username: str) -> None:
 
 
 def main_nav(page: Page) -> Locator:
-    """The main navigation (its name is translated, so find it by position in the header)."""
-    return page.locator("header").get_by_role("navigation")
+    """The main navigation (its name is translated, so find it by position: the side bar)."""
+    return page.locator("aside").get_by_role("navigation")
 
 
 def reload_until(page: Page, check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:

@@ -5,6 +5,8 @@
 //   HTML fragment at URL, until the fragment's root carries data-final. The element should be an
 //   aria-live region so screen readers hear the change.
 // data-confirm="question" on a <form>: ask before submitting (revoke, withdraw, move out).
+// .toasts .flash (success and notices): a close button, and they go by themselves after 8 s unless the
+//   pointer or the keyboard is on them. Errors (role=alert) stay in the page until the next one.
 (function () {
   "use strict";
 
@@ -24,6 +26,20 @@
     setTimeout(tick, every);
   }
 
+  function toast(el) {
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "dismiss";
+    close.setAttribute("aria-label", document.documentElement.lang.indexOf("zh") === 0 ? "关闭" : "Dismiss");
+    close.textContent = "\u00d7";
+    close.addEventListener("click", function () { el.classList.add("hidden"); });
+    el.appendChild(close);
+    var held = false;
+    el.addEventListener("mouseenter", function () { held = true; });
+    el.addEventListener("focusin", function () { held = true; });
+    setTimeout(function () { if (!held) { el.classList.add("hidden"); } }, 8000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     // After a refused form, put the keyboard on the first field that needs attention.
     var bad = document.querySelector('main [aria-invalid="true"]');
@@ -32,6 +48,7 @@
       sel.addEventListener("change", function () { sel.form.submit(); });
     });
     document.querySelectorAll("[data-poll]").forEach(poll);
+    document.querySelectorAll(".toasts .flash:not(.error)").forEach(toast);
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (ev) {
         if (!window.confirm(form.getAttribute("data-confirm"))) { ev.preventDefault(); }
