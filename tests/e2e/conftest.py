@@ -9,6 +9,8 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,7 +24,7 @@ from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.schedule import ALWAYS
 from server.app import create_app
 from server.extensions import db
-from server.models import ConsoleRole, Person, Site
+from server.models import AccessGroup, ConsoleRole, Person, Site, utcnow
 from server.services.access import access, sites
 from server.services.access.sites import DoorMethods
 from server.services.accounts import users
@@ -291,3 +293,85 @@ def page(browser: Any, stack: Stack) -> Iterator[Any]:
 def shots() -> Path:
     """The screenshot directory (test artifacts)."""
     return screenshot_dir()
+
+
+# ---- a console with something on every page (screenshots, Lighthouse) ----------------------------------------------
+
+ADMIN_ZH = "admin.zh"  # an admin who switches the console to Chinese (a user's language is remembered per user)
+SHOWCASE_RESIDENT = "Zhang Min"
+SHOWCASE_CARD = "04B1C2D3E4F5A6"
+
+
+@dataclass
+class Showcase:
+    """The live stack plus a resident with a card, a group, consent and a face template, a visitor pass, a
+    holiday and door events the terminal really made (a card let in, an unknown card refused)."""
+
+    stack: Stack
+    person_id: int
+    terminal_id: int
+    site_id: int
+
+    @property
+    def url(self) -> str:
+        """The console's base URL."""
+        return self.stack.url
+
+
+@pytest.fixture(scope="module")
+def showcase(stack: Stack, keys: ServerKeys) -> Showcase:
+    """The module's stack seeded through the services, so every main console page has something to show."""
+    from gatehouse_core.wire.messages import Decision
+    from server.config import FaceServerConfig
+    from server.models import AccessEvent, ConsentChannel
+    from server.services.face import consent
+    from server.services.face.enrollment import EnrollmentEngine, enroll_photo
+    from server.services.people import credentials, people
+    from server.services.privacy import privacy
+    from server.services.visitors import passes
+    from tests.support.faces import people_with, photos_of
+
+    site, now = stack.site(), utcnow()
+    door = next(d for d in site.doors if d.id == stack.door_id)
+    group = db.session.get(AccessGroup, stack.group_id)
+    assert group is not None
+    person = people.create_person(
+        db.session,
+        TEST_ACTOR,
+        site,
+        full_name=SHOWCASE_RESIDENT,
+        unit="3-201",
+        date_of_birth=date(1980, 5, 17),
+        phone="+86 138 0000 0000",
+    )
+    people.create_person(db.session, TEST_ACTOR, site, full_name="Li Wei", unit="5-102")
+    access.add_member(db.session, TEST_ACTOR, group, person)
+    credentials.add_card(db.session, TEST_ACTOR, keys, person, SHOWCASE_CARD)
+    notice = privacy.current_notice(db.session, site)
+    assert notice is not None
+    given = consent.give_consent(
+        db.session, TEST_ACTOR, person, notice_sha256=notice.sha256, channel=ConsentChannel.DESK
+    )
+    engine = EnrollmentEngine(FaceServerConfig(engine=ENGINE, model_dir=str(MODEL_DIRS[ENGINE])))
+    photo = photos_of(people_with(1)[0])[0].read_bytes()
+    enroll_photo(db.session, TEST_ACTOR, keys, engine.model(), person, given, photo, engine.limits)
+    passes.issue_pass(
+        db.session, TEST_ACTOR, keys, person, "Wang Fang", now + timedelta(hours=1), now + timedelta(hours=5), [door], 2
+    )
+    access.add_holiday(db.session, TEST_ACTOR, site, date.today() + timedelta(days=30), "Spring Festival")
+    users.create_user(db.session, TEST_ACTOR, ADMIN_ZH, PASSWORD, ConsoleRole.ADMIN)
+    db.session.commit()
+    made = Showcase(stack=stack, person_id=person.id, terminal_id=stack.terminal.id, site_id=site.id)
+
+    # Real door events: the card once it reached the terminal, and a card nobody holds.
+    wait_for(stack.terminal.in_sync, timeout=60, what="the resident's card on the terminal")
+    wait_for(lambda: stack.present_card(SHOWCASE_CARD.lower()).get("granted") is True, what="the card letting in")
+    stack.present_card("04deadbeef0001")
+
+    def uploaded() -> bool:
+        db.session.expire_all()
+        decisions = db.session.scalars(select(AccessEvent.decision)).all()
+        return Decision.GRANT in decisions and Decision.DENY in decisions
+
+    wait_for(uploaded, timeout=60, what="the door events uploaded to the server")
+    return made
