@@ -31,6 +31,8 @@ from server.services import audit, journal
 from server.services.audit import Actor
 from server.services.errors import Conflict, NotFound, RuleViolation
 from server.services.face import templates as face_templates
+from server.services.privacy import notice_text
+from server.services.privacy.notice_text import NoticeDraft
 from server.services.session import DbSession
 
 log = logging.getLogger(__name__)
@@ -91,8 +93,7 @@ def current_notice(session: DbSession, site: Site) -> PrivacyNotice | None:
     )
 
 
-def publish_notice(session: DbSession, actor: Actor, site: Site, notice: NoticeFields) -> PrivacyNotice:
-    """Publish a new notice version; every consent given under an older one becomes stale."""
+def _check_legacy(notice: NoticeFields) -> None:
     for item in fields(NoticeFields):
         value = getattr(notice, item.name).strip()
         if not value:
@@ -105,10 +106,36 @@ def publish_notice(session: DbSession, actor: Actor, site: Site, notice: NoticeF
                 f"The notice's {item.name} is longer than {_MAX_FIELD.get(item.name, _MAX_TEXT)} characters.",
                 code="notice_too_long",
             )
+
+
+def _render(site: Site, version: int, notice: NoticeFields | NoticeDraft) -> str:
+    if isinstance(notice, NoticeDraft):
+        return notice_text.render(site.name, version, notice)
+    return render_notice(site, version, notice)
+
+
+def _columns(notice: NoticeFields | NoticeDraft) -> dict[str, str]:
+    """The notice's one-part-per-column copy; for a draft, the English of the matching sections (the published
+    text, in both languages, stays what people read and what consent names)."""
+    if isinstance(notice, NoticeFields):
+        return {item.name: getattr(notice, item.name).strip() for item in fields(NoticeFields)}
+    return notice_text.columns(notice)
+
+
+def publish_notice(session: DbSession, actor: Actor, site: Site, notice: NoticeFields | NoticeDraft) -> PrivacyNotice:
+    """Publish a new notice version; every consent given under an older one becomes stale.
+
+    A NoticeDraft publishes the notice in English and Chinese; NoticeFields (the command line's file) an English
+    one. Either way consent names the version and the SHA-256 of the exact text.
+    """
+    if isinstance(notice, NoticeDraft):
+        notice_text.check(notice)
+    else:
+        _check_legacy(notice)
     previous = current_notice(session, site)
     version = 1 if previous is None else previous.version + 1
-    text = render_notice(site, version, notice)
-    if previous is not None and render_notice(site, previous.version, notice) == previous.text:
+    text = _render(site, version, notice)
+    if previous is not None and _render(site, previous.version, notice) == previous.text:
         raise Conflict(f"This text is already version {previous.version} of the notice.", code="notice_unchanged")
     published = PrivacyNotice(
         site_id=site.id,
@@ -116,7 +143,7 @@ def publish_notice(session: DbSession, actor: Actor, site: Site, notice: NoticeF
         text=text,
         sha256=notice_digest(text),
         published_by=actor.label,
-        **{item.name: getattr(notice, item.name).strip() for item in fields(NoticeFields)},
+        **_columns(notice),
     )
     session.add(published)
     session.flush()
@@ -131,6 +158,38 @@ def publish_notice(session: DbSession, actor: Actor, site: Site, notice: NoticeF
         details={"version": version, "sha256": published.sha256, "consents_made_stale": stale},
     )
     return published
+
+
+def readings(notice: PrivacyNotice) -> dict[str, notice_text.NoticeReading]:
+    """A published notice by language, read from its exact text; empty for an English-only notice."""
+    return notice_text.parse(notice.text) or {}
+
+
+# An English-only notice's parts, as sections of the next version (what it did not say starts from the starter).
+_LEGACY_SECTIONS = {
+    "purpose": "purpose",
+    "collected": "method",
+    "storage": "storage",
+    "retention": "retention",
+    "rights": "rights",
+    "withdrawal": "withdrawal",
+}
+
+
+def next_draft(session: DbSession, site: Site) -> NoticeDraft:
+    """Where the next version starts: the current one, or the starter texts (marked where only the site can say
+    what to write) for what the site has not written yet."""
+    starter = notice_text.starter_draft(template_days=site.template_unused_days, event_days=site.event_retention_days)
+    current = current_notice(session, site)
+    if current is None:
+        return starter
+    parsed = notice_text.parse(current.text)
+    if parsed is not None:
+        return notice_text.draft_of(parsed)
+    sections = {key: dict(texts) for key, texts in starter.sections.items()}
+    for key, column in _LEGACY_SECTIONS.items():
+        sections[key]["en"] = getattr(current, column)
+    return notice_text.NoticeDraft(current.controller, current.contact, sections)
 
 
 def mark_consents_stale(session: DbSession, site: Site, reason: StaleReason, at: datetime | None = None) -> int:
