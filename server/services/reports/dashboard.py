@@ -1,7 +1,8 @@
-"""Figures for the console's dashboard and terminals page: terminals, sync lag, deletions, alarms, entries today.
+"""Figures for the console's dashboard and terminals page: terminals, sync lag, deletions, alarms, door activity.
 
-Every query stays cheap with a million access events: entries today are counted per site over the
-(site_id, occurred_at) index, grouped by method, and nothing counts the whole events table.
+Every query stays cheap with a million access events: door activity is counted per site and day by GROUP BY
+over an index (reports.activity, closed days kept between requests), alarms per site over the decision index
+(reports.alarm_board), and nothing counts the whole events table.
 """
 
 from __future__ import annotations
@@ -13,25 +14,31 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from gatehouse_core.wire.messages import Decision, EntryMethod
+from gatehouse_core.wire.messages import CommandOp, EntryMethod
 from server.models import (
-    AccessEvent,
     Alarm,
+    CommandStatus,
+    ConsentRecord,
     Door,
     ErasureConfirmation,
     ErasureReceipt,
+    FaceTemplate,
     Person,
     PersonStatus,
     Site,
     Terminal,
+    TerminalCommand,
     TerminalStatus,
     utcnow,
 )
-from server.services.privacy import alarms
+from server.services.reports.activity import Activity, DayCache, activity, live_consent, top
+from server.services.reports.alarm_board import RECENT_DAYS, AlarmBoard, alarm_board
 from server.services.session import DbSession
 
 # How many offline or lagging terminals, and open alarms, the dashboard names before saying "and N more".
 SHOWN = 10
+# How many of the busiest doors the dashboard names.
+BUSIEST = 8
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,50 @@ class Dashboard:
     lagging: list[TerminalLine]  # terminals behind their site's journal, most behind first
     pending_deletions: int  # terminal confirmations of face-template erasures still awaited
     overdue_deletions: int  # of those, pending longer than the site's erasure alarm deadline
-    alarms: list[Alarm]
-    alarm_count: int
+    alarms: list[Alarm]  # open server alarms, newest first, at most SHOWN
+    alarm_count: int  # every alarm: open server alarms and recent terminal alarms (board.total)
     entries_today: list[tuple[EntryMethod, int]]  # granted entries today per method, every method listed
     entries_total: int
+    board: AlarmBoard
+    activity: Activity
+    face: FaceUse
+    failed_commands: list[FailedCommand]  # door commands that failed or went unanswered lately, newest first
+    busiest: list[DoorLine]  # the doors with the most entries over the window, most first
+
+
+@dataclass(frozen=True)
+class DoorLine:
+    """A door with its granted entries today and over the window."""
+
+    door_id: int
+    name: str
+    site: str
+    today: int
+    window: int
+
+
+@dataclass(frozen=True)
+class FaceUse:
+    """Face opt-in at the sites with face entry on: active people there, and those with a face enrolled."""
+
+    face_sites: int
+    people: int
+    enrolled: int
+
+    @property
+    def rate(self) -> float | None:
+        """Enrolled people as a share of the people who could enrol."""
+        return self.enrolled / self.people if self.people else None
+
+
+@dataclass(frozen=True)
+class FailedCommand:
+    """A door command that failed or expired, with where it was for."""
+
+    command: TerminalCommand
+    terminal: str
+    site: str
+    door: str | None
 
 
 def terminal_lines(session: DbSession) -> list[TerminalLine]:
@@ -85,27 +132,6 @@ def day_bounds(timezone: str, at: datetime) -> tuple[datetime, datetime]:
     return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
 
 
-def entries_today(session: DbSession, at: datetime | None = None) -> dict[EntryMethod, int]:
-    """Granted entries per method since midnight, each site counted in its own time zone."""
-    at = at or utcnow()
-    counts: dict[EntryMethod, int] = dict.fromkeys(EntryMethod, 0)
-    for site_id, timezone in session.execute(select(Site.id, Site.timezone).order_by(Site.id)):
-        start, end = day_bounds(timezone, at)
-        rows = session.execute(
-            select(AccessEvent.method, func.count())
-            .where(
-                AccessEvent.site_id == site_id,
-                AccessEvent.occurred_at >= start,
-                AccessEvent.occurred_at < end,
-                AccessEvent.decision == Decision.GRANT,
-            )
-            .group_by(AccessEvent.method)
-        )
-        for method, count in rows:
-            counts[method] += count
-    return counts
-
-
 def deletions(session: DbSession, at: datetime | None = None) -> tuple[int, int]:
     """(pending, overdue) terminal confirmations of erased face templates; overdue per the site's deadline."""
     at = at or utcnow()
@@ -122,8 +148,63 @@ def deletions(session: DbSession, at: datetime | None = None) -> tuple[int, int]
     return pending, overdue
 
 
-def dashboard(session: DbSession, at: datetime | None = None) -> Dashboard:
-    """The dashboard's figures at `at` (now by default)."""
+def face_use(session: DbSession, at: datetime | None = None) -> FaceUse:
+    """Active people at face-entry sites, and how many of them have a face template under a live consent."""
+    at = at or utcnow()
+    face_sites = select(Site.id).where(Site.face_enabled.is_(True))
+    here = (Person.status == PersonStatus.ACTIVE, Person.site_id.in_(face_sites))
+    people = session.scalar(select(func.count()).select_from(Person).where(*here)) or 0
+    enrolled = session.scalar(
+        select(func.count(func.distinct(FaceTemplate.person_id)))
+        .join(Person, Person.id == FaceTemplate.person_id)
+        .join(ConsentRecord, ConsentRecord.id == FaceTemplate.consent_id)
+        .where(*here, live_consent(at))
+    )
+    sites = session.scalar(select(func.count()).select_from(face_sites.subquery())) or 0
+    return FaceUse(sites, people, enrolled or 0)
+
+
+def failed_commands(session: DbSession, at: datetime | None = None, days: int = RECENT_DAYS) -> list[FailedCommand]:
+    """Door-opening commands of the last `days` days that failed or that no terminal answered, newest first."""
+    at = at or utcnow()
+    rows = session.execute(
+        select(TerminalCommand, Terminal.name, Site.name, Door.name)
+        .join(Terminal, Terminal.id == TerminalCommand.terminal_id)
+        .join(Site, Site.id == Terminal.site_id)
+        .outerjoin(Door, Door.id == TerminalCommand.door_id)
+        .where(
+            TerminalCommand.op == CommandOp.OPEN_DOOR,
+            TerminalCommand.status.in_([CommandStatus.FAILED, CommandStatus.EXPIRED]),
+            TerminalCommand.requested_at >= at - timedelta(days=days),
+        )
+        .order_by(TerminalCommand.requested_at.desc(), TerminalCommand.id.desc())
+        .limit(SHOWN + 1)
+    )
+    return [FailedCommand(command, terminal, site, door) for command, terminal, site, door in rows]
+
+
+def busiest_doors(session: DbSession, doors: Activity, n: int = BUSIEST) -> list[DoorLine]:
+    """The `n` doors with the most granted entries over the window, with their names and sites."""
+    ranked = top(doors.window.doors, n)
+    if not ranked:
+        return []
+    names = {
+        door_id: (name, site)
+        for door_id, name, site in session.execute(
+            select(Door.id, Door.name, Site.name)
+            .join(Site, Site.id == Door.site_id)
+            .where(Door.id.in_([door_id for door_id, _ in ranked]))
+        )
+    }
+    return [
+        DoorLine(door_id, *names[door_id], doors.today.doors.get(door_id, 0), count)
+        for door_id, count in ranked
+        if door_id in names  # a door removed since is left out
+    ]
+
+
+def dashboard(session: DbSession, at: datetime | None = None, cache: DayCache | None = None) -> Dashboard:
+    """The dashboard's figures at `at` (now by default); closed days' door activity from `cache` if given."""
     at = at or utcnow()
     lines = terminal_lines(session)
     by_status = {status: [line for line in lines if line.terminal.status is status] for status in TerminalStatus}
@@ -134,8 +215,9 @@ def dashboard(session: DbSession, at: datetime | None = None) -> Dashboard:
     )
     lagging = sorted((line for line in lines if line.lag > 0), key=lambda line: (-line.lag, line.terminal.name))
     pending, overdue = deletions(session, at)
-    open_alarms = alarms.open_alarms(session)
-    today = entries_today(session, at)
+    board = alarm_board(session, at)
+    doors = activity(session, at, cache)
+    today = {method: doors.today.entries.get(method, 0) for method in EntryMethod}
     return Dashboard(
         at=at,
         sites=session.scalar(select(func.count()).select_from(Site)) or 0,
@@ -150,8 +232,13 @@ def dashboard(session: DbSession, at: datetime | None = None) -> Dashboard:
         lagging=lagging,
         pending_deletions=pending,
         overdue_deletions=overdue,
-        alarms=open_alarms[:SHOWN],
-        alarm_count=len(open_alarms),
+        alarms=board.server_alarms,
+        alarm_count=board.total,
         entries_today=list(today.items()),
         entries_total=sum(today.values()),
+        board=board,
+        activity=doors,
+        face=face_use(session, at),
+        failed_commands=failed_commands(session, at),
+        busiest=busiest_doors(session, doors),
     )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from gatehouse_core.wire.messages import Decision, EntryMethod
+from gatehouse_core.wire.messages import Decision, EntryMethod, EventRecord
 from server.extensions import db
+from server.link import event_ingest
 from server.models import (
     AlarmKind,
     ConsoleRole,
@@ -21,10 +23,11 @@ from server.models import (
 )
 from server.services.access import sites
 from server.services.privacy import alarms
+from server.services.reports import alarm_board
 from server.services.reports import dashboard as service
 from server.services.terminals import terminals
 from tests.conftest import TEST_ACTOR, login
-from tests.server.console.test_events import add_events, make_site, make_terminal
+from tests.server.console.test_events import add_events, event_ids, make_site, make_terminal
 
 
 def local_midnight(timezone: str) -> datetime:
@@ -130,7 +133,7 @@ def test_day_bounds_follow_the_site_time_zone():
 
 
 def figure(html: str, name: str) -> str:
-    match = re.search(rf'data-figure="{name}"><span class="n[^"]*">(\d+)</span>', html)
+    match = re.search(rf'data-figure="{name}"><span class="stat-value">(\d+)</span>', html)
     assert match, f"no figure {name}"
     return match.group(1)
 
@@ -146,16 +149,33 @@ def test_dashboard_page(client, make_user, seeded, role):
     assert figure(html, "lag") == str(seeded["east"].journal_seq)
     assert figure(html, "pending-deletions") == "2" and 'data-figure="overdue-deletions">1 overdue' in html
     assert figure(html, "alarms") == "1" and "Lobby terminal has not confirmed a deletion" in html
+    assert figure(html, "entries-today") == "4" and figure(html, "refusals-today") == "1"
     not_online = re.search(r'data-list="not-online">(.*?)</ul>', html, re.S).group(1)
     assert "Lobby terminal" in not_online and "Spare terminal" in not_online and "Gate terminal" not in not_online
     assert "Never seen" in not_online and "last seen" in not_online
-    # Entries today: an SVG with a summary for screen readers, and the same numbers as a table.
-    svg = re.search(r"<svg[^>]*>", html).group(0)
-    assert 'role="img"' in svg and "Card 2" in svg and "Face 1" in svg and "App code 1" in svg
+    # Entries per day: an SVG named by its title and description, a legend in words, the table one click away.
+    svg = re.search(r'<svg class="chart dash-chart"[^>]*>', html).group(0)
+    assert 'role="img"' in svg and 'aria-labelledby="entries-title entries-desc"' in svg
+    desc = re.search(r'<desc id="entries-desc">(.*?)</desc>', html, re.S).group(1)
+    assert "Card 4" in desc and "Face 1" in desc and "App code 1" in desc  # today and yesterday
+    legend = re.search(r'<ul class="legend"[^>]*>(.*?)</ul>', html, re.S).group(1)
+    assert [re.sub(r"<[^>]+>", "", item) for item in re.findall(r"<li>(.*?)</li>", legend)] == [
+        "Face",
+        "Card",
+        "App code",
+    ]
+    table = re.search(r'<details class="chart-data">.*?data-table="entries-per-day".*?</details>', html, re.S)
+    assert table, "the entries table sits in the chart's details"
     assert "style=" not in html
     assert '<tr data-method="card"><th scope="row">Card</th><td class="num">2</td></tr>' in html
     assert '<tr data-method="id_document"><th scope="row">ID document</th><td class="num">0</td></tr>' in html
-    assert "each site counted in its own time zone: 4 in all" in html
+    # Refusals by reason in words, as a chart with its table, and the busiest door with a link to its events.
+    assert re.search(r'<tr data-reason="granted"><th scope="row">Allowed</th><td class="num">1</td>', html)
+    busiest = re.search(r'data-table="busiest-doors">(.*?)</table>', html, re.S).group(1)
+    assert re.findall(r"<a href=\"/events\?door=\d+\">(\w+)</a>", busiest) == ["Gate", "Lobby"]
+    # Face opt-in is a privacy figure: managers see it, guards do not (they have no privacy page either).
+    assert ('id="face-heading"' in html) is (role is not ConsoleRole.GUARD)
+    assert ('href="/privacy' in html) is (role is not ConsoleRole.GUARD)
 
 
 def test_dashboard_of_an_empty_system(client, make_user):
@@ -164,7 +184,9 @@ def test_dashboard_of_an_empty_system(client, make_user):
     page = client.get("/")
     assert page.status_code == 200
     assert "Every terminal is online." in page.text and "No open alarms." in page.text
+    assert "No entries in these days." in page.text and "No refusals in these days." in page.text
     assert figure(page.text, "online") == "0"
+    assert "style=" not in page.text
 
 
 def test_terminal_status_counts_follow_status_messages(seeded):
@@ -173,3 +195,47 @@ def test_terminal_status_counts_follow_status_messages(seeded):
     figures = service.dashboard(db.session)
     assert (figures.online, figures.offline, figures.unknown) == (2, 0, 1)
     assert seeded["offline"].status is TerminalStatus.ONLINE
+
+
+def lockout_alarm(site, door, terminal, at):
+    """A keypad lockout as a terminal reports it (terminals/runtime.py): an event with decision alarm."""
+    record = EventRecord(
+        uid=str(uuid.uuid4()),
+        door=door.id,
+        method=EntryMethod.VISITOR_CODE,
+        decision=Decision.ALARM,
+        reason="brute_force",
+        at=at,
+    )
+    event_ingest.ingest(db.session, [(event_ingest.sender_of(db.session, terminal), [record])])
+    db.session.commit()
+
+
+def test_a_keypad_lockout_alarm_is_open_on_the_dashboard_as_in_events(client, make_user, seeded):
+    east, west = seeded["east"], seeded["west"]
+    gate = seeded["online"].doors[0]
+    lobby = seeded["offline"].doors[0]
+    now = utcnow()
+    lockout_alarm(east, gate, seeded["online"], now - timedelta(hours=2))
+    lockout_alarm(west, lobby, seeded["offline"], now - timedelta(days=2))
+    lockout_alarm(west, lobby, seeded["offline"], now - timedelta(days=alarm_board.RECENT_DAYS + 1))  # too old
+    board = alarm_board.alarm_board(db.session)
+    assert board.terminal_count == 2 and board.terminal_kinds == [("brute_force", 2)]
+    assert board.total == 3  # and the erasure alarm the fixture raised
+
+    make_user("guard1", ConsoleRole.GUARD)
+    login(client, "guard1")
+    html = client.get("/").text
+    assert figure(html, "alarms") == "3"
+    assert "No open alarms." not in html
+    kinds = re.search(r'data-list="terminal-alarm-kinds">(.*?)</ul>', html, re.S).group(1)
+    assert "Repeated wrong codes" in kinds and '<span data-kind="brute_force">2</span>' in kinds
+    listed = re.search(r'data-list="terminal-alarms">(.*?)</table>', html, re.S).group(1)
+    assert len(event_ids(listed)) == 2 and "Gate terminal" in listed and "Lobby terminal" in listed
+    # Each site's link opens Events showing exactly the alarms counted here.
+    links = re.findall(r'<a href="([^"]+)">See the (\d+) alarms? at ([^<]+) in Events</a>', html)
+    assert sorted(name for _, _, name in links) == ["East Garden", "West Yard"]
+    for url, count, _name in links:
+        events = client.get(url.replace("&amp;", "&"))
+        assert events.status_code == 200
+        assert len(event_ids(events.text)) == int(count) == 1
