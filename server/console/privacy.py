@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date, format_decimal, format_percent, ngettext
+from flask_babel import format_date, format_decimal, format_percent, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -25,8 +25,9 @@ from server.services.audit import Actor
 from server.services.errors import DomainError
 from server.services.face.count import face_count
 from server.services.face.enrollment import FaceUnavailable
-from server.services.privacy import alarms, privacy, retention_settings
+from server.services.privacy import alarms, notice_text, privacy, retention_settings
 from server.services.privacy.figures import site_figures
+from server.services.privacy.notice_text import NoticeDraft, NoticeRefused
 from server.services.privacy.retention_settings import RANGES, RetentionSettings
 from server.services.reports import timefmt
 from server.state import state
@@ -44,7 +45,10 @@ _ERRORS = {
     "face_already_on": _l("Face entry is already on for this site."),
     "face_already_off": _l("Face entry is already off for this site."),
     "notice_unchanged": _l("This text is the same as the current version. Change something before publishing."),
-    "notice_incomplete": _l("Every part of the notice must be filled in."),
+    "notice_incomplete": _l("Every part of the notice must be filled in, in English and in Chinese."),
+    "notice_to_complete": _l(
+        "This part still has starter text marked “to complete”: replace each marked part with this site's facts."
+    ),
     "notice_too_long": _l("A part of the notice is too long; shorten it."),
     "pia_incomplete": _l("An impact assessment needs its author and a summary of its findings."),
     "pia_review_order": _l("The review date must come after the assessment date."),
@@ -75,23 +79,58 @@ def _range(name: str) -> NumberRange:
 
 
 class NoticeForm(FlaskForm):
-    """Every part a face-entry privacy notice must have (services.privacy.NoticeFields)."""
+    """A notice version: the controller and contact (one line each), then every section in English and Chinese
+    (fields `<section>_en` and `<section>_zh`, added below from notice_text.SECTIONS)."""
 
-    controller = StringField(_l("Who is responsible (the controller)"), validators=[DataRequired(), Length(max=200)])
-    contact = StringField(_l("Contact for privacy questions"), validators=[DataRequired(), Length(max=200)])
-    purpose = TextAreaField(_l("Purpose: why faces are processed"), validators=[DataRequired(), Length(max=_TEXT_MAX)])
-    method = TextAreaField(_l("How it works"), validators=[DataRequired(), Length(max=_TEXT_MAX)])
-    storage = TextAreaField(_l("Where face templates are kept"), validators=[DataRequired(), Length(max=_TEXT_MAX)])
-    retention = TextAreaField(_l("How long they are kept"), validators=[DataRequired(), Length(max=_TEXT_MAX)])
-    rights = TextAreaField(_l("The person's rights"), validators=[DataRequired(), Length(max=_TEXT_MAX)])
-    withdrawal = TextAreaField(_l("How to withdraw consent"), validators=[DataRequired(), Length(max=_TEXT_MAX)])
+    controller = StringField(
+        _l("Who keeps the data: the company or body, as registered"), validators=[DataRequired(), Length(max=200)]
+    )
+    contact = StringField(_l("Privacy contact: email, phone or office"), validators=[DataRequired(), Length(max=200)])
 
-    def notice(self) -> privacy.NoticeFields:
+    def draft(self) -> NoticeDraft:
         """The form's text as the service takes it."""
-        return privacy.NoticeFields(**{name: self[name].data or "" for name in _NOTICE_PARTS})
+        return NoticeDraft(
+            controller=self.controller.data or "",
+            contact=self.contact.data or "",
+            sections={
+                section.key: {lang: self[f"{section.key}_{lang}"].data or "" for lang in notice_text.LANGUAGES}
+                for section in notice_text.SECTIONS
+            },
+        )
+
+    @staticmethod
+    def data_of(draft: NoticeDraft) -> dict[str, str]:
+        """A draft as the form's initial data."""
+        data = {"controller": draft.controller, "contact": draft.contact}
+        for section in notice_text.SECTIONS:
+            for lang in notice_text.LANGUAGES:
+                data[f"{section.key}_{lang}"] = draft.text_of(section.key, lang)
+        return data
 
 
-_NOTICE_PARTS = ("controller", "contact", "purpose", "method", "storage", "retention", "rights", "withdrawal")
+_IN_LANGUAGE = {"en": _l("In English"), "zh": _l("In Chinese")}
+for _section in notice_text.SECTIONS:
+    for _lang in notice_text.LANGUAGES:
+        setattr(
+            NoticeForm,
+            f"{_section.key}_{_lang}",
+            TextAreaField(_IN_LANGUAGE[_lang], validators=[DataRequired(), Length(max=notice_text.MAX_TEXT)]),
+        )
+
+# What each section should say, for the manager writing it (the headings themselves are content, in both
+# languages, in notice_text).
+_SECTION_HINTS = {
+    "controller": _l("The company's name goes in the field above; here, what it does with the data."),
+    "collected": _l("What is recorded: the face template (not a photo), and the door records."),
+    "purpose": _l("Why: opening doors, and nothing else."),
+    "retention": _l("How long templates and door records are kept. The starter uses this site's retention settings."),
+    "storage": _l("Where templates are kept: the property's server (say where) and the door terminals."),
+    "access": _l("Which staff can see what."),
+    "withdrawal": _l("How to withdraw, and what then happens (deletion everywhere, receipt, other ways keep working)."),
+    "alternatives": _l("Card, ID document and app code open the same doors: say where to get a card."),
+    "rights": _l("Seeing, copying, correcting and deleting one's data."),
+    "contact": _l("The contact above is printed first; add opening hours and how soon you answer."),
+}
 
 
 class AssessmentForm(FlaskForm):
@@ -260,32 +299,70 @@ def face_off(site_id: int) -> ResponseReturnValue:
     return _back(site)
 
 
+def _reader_language() -> str:
+    """The notice language that matches the console's language (zh_CN reads the Chinese part first)."""
+    return "zh" if str(get_locale() or "").startswith("zh") else "en"
+
+
 @bp.get("/<int:site_id>/notices/<int:version>")
 @require_role(*MANAGERS)
 def notice(site_id: int, version: int) -> ResponseReturnValue:
-    """One notice version, exactly as people are shown it."""
+    """One notice version, exactly as people are shown it: each language with its own headings."""
     site = _site(site_id)
     try:
         found = privacy.get_notice(db.session, site, version)
     except DomainError:
         abort(404, _("This site has no privacy notice version %(version)s.", version=version))
     current = privacy.current_notice(db.session, site)
-    return render_template("privacy/notice.html", site=site, notice=found, current=current, **_helpers(site))
+    readings = privacy.readings(found)
+    first = _reader_language()
+    ordered = sorted(readings.values(), key=lambda reading: reading.lang != first)
+    return render_template(
+        "privacy/notice.html",
+        site=site,
+        notice=found,
+        current=current,
+        readings=ordered,
+        **_notice_helpers(),
+        **_helpers(site),
+    )
+
+
+def _notice_helpers() -> dict[str, Any]:
+    return {
+        "notice_sections": notice_text.SECTIONS,
+        "languages": notice_text.LANGUAGES,
+        "language_names": notice_text.LANGUAGE_NAMES,
+        "html_langs": {"en": "en", "zh": "zh-CN"},
+        "guarantee": notice_text.GUARANTEE,
+        "section_hints": _SECTION_HINTS,
+    }
 
 
 @bp.route("/<int:site_id>/notices/new", methods=["GET", "POST"])
 @require_role(*ADMINS)
 def new_notice(site_id: int) -> ResponseReturnValue:
-    """Publish a new notice version; every live consent of the site becomes stale."""
+    """Publish a new notice version; every live consent of the site becomes stale.
+
+    The form starts from the current version, or from the starter texts (marked where the site must complete
+    them) for a first notice or for what an English-only notice did not say.
+    """
     site = _site(site_id)
     current = privacy.current_notice(db.session, site)
-    form = NoticeForm(obj=current) if request.method == "GET" else NoticeForm()
+    if request.method == "GET":
+        form = NoticeForm(formdata=None, data=NoticeForm.data_of(privacy.next_draft(db.session, site)))
+    else:
+        form = NoticeForm()
     error = None
     if form.validate_on_submit():
         # Counted in the same transaction, with the same conditions as the publish that makes them stale.
         stale = privacy.live_consents(db.session, site) if current is not None else 0
         try:
-            published = privacy.publish_notice(db.session, _actor(), site, form.notice())
+            published = privacy.publish_notice(db.session, _actor(), site, form.draft())
+        except NoticeRefused as exc:
+            db.session.rollback()
+            _field_error(form, exc.field, _message(exc))
+            error = _("The notice was not published: correct the marked part.")
         except DomainError as exc:
             db.session.rollback()
             error = _message(exc)
@@ -303,6 +380,9 @@ def new_notice(site_id: int) -> ResponseReturnValue:
                 "success",
             )
             return redirect(url_for(".notice", site_id=site.id, version=published.version))
+    elif request.method == "POST":
+        error = _("The notice was not published: correct the marked parts.")
+    marked = {f"{key}_{lang}" for key, lang in notice_text.to_complete(form.draft())}
     status = 422 if request.method == "POST" else 200
     return (
         render_template(
@@ -311,7 +391,9 @@ def new_notice(site_id: int) -> ResponseReturnValue:
             form=form,
             current=current,
             error=error,
+            marked=marked,
             live_consents=privacy.live_consents(db.session, site),
+            **_notice_helpers(),
             **_helpers(site),
         ),
         status,

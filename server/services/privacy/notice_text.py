@@ -27,7 +27,7 @@ MAX_TEXT = 4000  # a section in one language
 
 TITLE = {
     "en": "Face entry at {site}: privacy notice, version {version}",
-    "zh": "{site}刷脸通行隐私告知（第{version}版）",
+    "zh": "{site} 刷脸通行隐私告知（第{version}版）",
 }
 # Closes each language block; not editable: face entry is optional and the other ways open the same doors.
 GUARANTEE = {

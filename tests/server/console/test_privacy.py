@@ -34,7 +34,7 @@ from server.models import (
 from server.services.face import consent
 from server.services.face import templates as face_templates
 from server.services.face.enrollment import EnrollmentEngine
-from server.services.privacy import privacy
+from server.services.privacy import notice_text, privacy
 from server.services.privacy.figures import site_figures
 from server.services.terminals import terminals
 from tests.conftest import TEST_ACTOR, csrf_token, login
@@ -88,9 +88,19 @@ def count(model: Any, *where: Any) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
+FILLED = re.compile(r"\[to complete: ([^\]]*)\]|【待填写：([^】]*)】")  # noqa: RUF001 - the Chinese mark
+
+
 def notice_form(**changes: str) -> dict[str, str]:
-    fields = notice_fields(**changes)
-    return {name: getattr(fields, name) for name in fields.__dataclass_fields__}
+    """A complete notice as the form posts it: the starter texts with their marked parts filled in; keyword
+    arguments replace fields (`controller`, `purpose_en`, `access_zh`...)."""
+    starter = notice_text.starter_draft(template_days=365, event_days=90)
+    data = {"controller": "Maple Court Property Management Ltd.", "contact": "privacy@maple-court.example"}
+    for key, texts in starter.sections.items():
+        for lang, text in texts.items():
+            data[f"{key}_{lang}"] = FILLED.sub(lambda m: m.group(1) or m.group(2), text)
+    assert set(changes) <= set(data)
+    return {**data, **changes}
 
 
 def test_page_without_notice_or_assessment_lists_what_is_missing(as_admin, make_site) -> None:
@@ -174,7 +184,7 @@ def test_publish_notice_through_the_form_makes_consents_stale(as_admin, make_sit
     assert "Maple Court Property Management Ltd." in form.text
     assert "stale: 2 consents." in form.text
     response = as_admin.post(
-        url, data={"csrf_token": csrf_token(form.text), **notice_form(purpose="Gates and the bicycle room.")}
+        url, data={"csrf_token": csrf_token(form.text), **notice_form(purpose_en="Gates and the bicycle room.")}
     )
     assert response.status_code == 302 and response.headers["Location"] == f"/privacy/{site.id}/notices/2"
     shown = as_admin.get(response.headers["Location"]).text
@@ -196,16 +206,65 @@ def test_bad_or_unchanged_notice_is_refused_and_nothing_published(as_admin, make
     privacy.publish_notice(db.session, ACTOR, site, notice_fields())
     db.session.commit()
     url = f"/privacy/{site.id}/notices/new"
-    data = {"csrf_token": token(as_admin, url), **notice_form(rights="")}
+    data = {"csrf_token": token(as_admin, url), **notice_form(rights_en="")}
     response = as_admin.post(url, data=data)
     assert response.status_code == 422
-    assert re.search(r'id="rights"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*id="rights"', response.text)
-    assert 'id="rights-error" role="alert"' in response.text
+    assert re.search(r'id="rights_en"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*id="rights_en"', response.text)
+    assert 'id="rights_en-error" role="alert"' in response.text
     # The rest of what was typed comes back.
     assert "Maple Court Property Management Ltd." in response.text
+    assert as_admin.post(url, data={"csrf_token": token(as_admin, url), **notice_form()}).status_code == 302
     response = as_admin.post(url, data={"csrf_token": token(as_admin, url), **notice_form()})
     assert response.status_code == 422 and "same as the current version" in response.text
-    assert count(PrivacyNotice, PrivacyNotice.site_id == site.id) == 1
+    assert count(PrivacyNotice, PrivacyNotice.site_id == site.id) == 2
+
+
+def test_first_notice_form_starts_from_the_starter_texts_in_both_languages(as_admin, make_site) -> None:
+    site = make_site()
+    url = f"/privacy/{site.id}/notices/new"
+    page = as_admin.get(url)
+    assert page.status_code == 200
+    for section in notice_text.SECTIONS:
+        assert f'<span lang="en">{section.heading["en"]}</span>' in page.text
+        assert f'<span lang="zh-CN">{section.heading["zh"]}</span>' in page.text
+    assert 'id="access_zh" lang="zh-CN"' in page.text or 'lang="zh-CN" id="access_zh"' in page.text
+    assert "[to complete: which staff" in page.text and "【待填写：哪些人员" in page.text  # noqa: RUF001
+    assert page.text.count('data-badge="pending"') >= 5 and "data-starter" in page.text
+    # Sent as it came, with the facts filled in, the starter marks are refused, on the first marked field.
+    data = {"csrf_token": csrf_token(page.text), "controller": "Maple Court Ltd.", "contact": "010 5555 0100"}
+    data.update({name: value for name, value in _form_fields(page.text).items() if name not in data})
+    response = as_admin.post(url, data=data)
+    assert response.status_code == 422 and count(PrivacyNotice, PrivacyNotice.site_id == site.id) == 0
+    assert 'id="storage_en-error" role="alert"' in response.text and "marked “to complete”" in response.text
+
+
+def _form_fields(html: str) -> dict[str, str]:
+    """The textareas of a page, by name, with their text unescaped."""
+    from html import unescape
+
+    return {
+        name: unescape(text).lstrip("\n")
+        for name, text in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S)
+    }
+
+
+def test_a_published_notice_shows_each_language_with_its_own_headings(as_admin, make_site) -> None:
+    site = make_site()
+    url = f"/privacy/{site.id}/notices/new"
+    form = notice_form(purpose_en="Opening the gates.", purpose_zh="用于开启大门。")
+    assert as_admin.post(url, data={"csrf_token": token(as_admin, url), **form}).status_code == 302
+    notice = privacy.current_notice(db.session, site)
+    assert notice is not None and notice.sha256 == privacy.notice_digest(notice.text)
+    page = as_admin.get(f"/privacy/{site.id}/notices/1").text
+    english, chinese = page.index('data-reading="en"'), page.index('data-reading="zh"')
+    assert english < chinese  # the console's language first
+    assert "谁保管这些数据" in page[chinese:] and "谁保管这些数据" not in page[english:chinese]
+    assert "Who keeps the data" in page[english:chinese] and "用于开启大门。" in page[chinese:]
+    assert notice.sha256 in page
+    # In Chinese, the Chinese reading comes first.
+    assert as_admin.post("/language", data={"csrf_token": token(as_admin), "language": "zh_CN"}).status_code == 302
+    page = as_admin.get(f"/privacy/{site.id}/notices/1").text
+    assert page.index('data-reading="zh"') < page.index('data-reading="en"')
 
 
 def test_old_notice_version_shows_its_own_text(as_admin, make_site) -> None:
@@ -391,7 +450,7 @@ def post_routes(site: Site) -> list[tuple[str, dict[str, str]]]:
     return [
         (f"/privacy/{site.id}/face/on", {}),
         (f"/privacy/{site.id}/face/off", {}),
-        (f"/privacy/{site.id}/notices/new", notice_form(purpose="Changed.")),
+        (f"/privacy/{site.id}/notices/new", notice_form(purpose_en="Changed.")),
         (
             f"/privacy/{site.id}/assessment",
             {

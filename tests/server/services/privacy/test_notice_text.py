@@ -92,7 +92,7 @@ def test_the_text_reads_back_by_language_exactly_as_written() -> None:
     readings = notice_text.parse(text)
     assert readings is not None and set(readings) == {"en", "zh"}
     assert readings["en"].title == "Face entry at Maple Court: privacy notice, version 3"
-    assert readings["zh"].title == "Maple Court刷脸通行隐私告知（第3版）"
+    assert readings["zh"].title == "Maple Court 刷脸通行隐私告知（第3版）"
     assert readings["en"].closing == notice_text.GUARANTEE["en"] == privacy.ALTERNATIVES
     assert readings["zh"].closing == notice_text.GUARANTEE["zh"]
     # The reader's headings are in the reader's language, in the fixed order.
