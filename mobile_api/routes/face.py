@@ -16,7 +16,9 @@ from mobile_api.schemas.face import (
     ConsentOut,
     FaceStatus,
     NoticeOut,
+    NoticeReadingOut,
     NoticeRef,
+    NoticeSectionOut,
     PhotoEnrolled,
     PhotoForm,
     QualityOut,
@@ -119,7 +121,8 @@ def get_status() -> tuple[Response, int]:
     responses={200: NoticeOut, 404: ApiError},
     summary="The privacy notice for face entry",
     description="The exact text to show before asking for consent, with the version and hash to echo back when "
-    "consenting. 422 face_disabled if the site does not use face entry; 404 notice_missing if it has no notice.",
+    "consenting, and the same notice by language (readings: en, zh) with headings in that language. "
+    "422 face_disabled if the site does not use face entry; 404 notice_missing if it has no notice.",
 )
 def get_notice() -> tuple[Response, int]:
     site = resident().person.site
@@ -130,8 +133,23 @@ def get_notice() -> tuple[Response, int]:
     notice = privacy.current_notice(db.session, site)
     if notice is None:
         raise NotFound("This site has not published a privacy notice for face entry yet.", code="notice_missing")
+    readings = [
+        NoticeReadingOut(
+            lang=reading.lang,
+            title=reading.title,
+            sections=[NoticeSectionOut(key=s.key, heading=s.heading, text=s.text) for s in reading.sections],
+            closing=reading.closing,
+        )
+        for reading in privacy.readings(notice).values()
+    ]
     return reply(
-        NoticeOut(version=notice.version, sha256=notice.sha256, text=notice.text, published_at=notice.published_at)
+        NoticeOut(
+            version=notice.version,
+            sha256=notice.sha256,
+            text=notice.text,
+            published_at=notice.published_at,
+            readings=readings,
+        )
     )
 
 

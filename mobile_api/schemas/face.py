@@ -20,11 +20,35 @@ class NoticeRef(ResponseModel):
     sha256: str = Field(description="SHA-256 (hex) of the notice text; echo it back when consenting.")
 
 
+class NoticeSectionOut(ResponseModel):
+    """One section of the notice in one language."""
+
+    key: str = Field(
+        description="Which section: controller, collected, purpose, retention, storage, access, withdrawal, "
+        "alternatives, rights or contact (the same key in every language)."
+    )
+    heading: str = Field(description="The section's heading, in this reading's language.")
+    text: str = Field(description="The section's text, in this reading's language (line breaks are meaningful).")
+
+
+class NoticeReadingOut(ResponseModel):
+    """The notice in one language, read from the exact text: show the one in the resident's language."""
+
+    lang: str = Field(description="The language: en or zh.")
+    title: str = Field(description="The notice's title in this language.")
+    sections: list[NoticeSectionOut] = Field(description="The sections, in order.")
+    closing: str = Field(description="The closing statement: face entry is optional, other ways open the same doors.")
+
+
 class NoticeOut(NoticeRef):
     """The full text of the site's current privacy notice, to show before asking for consent."""
 
-    text: str = Field(description="The exact notice text to show the resident.")
+    text: str = Field(description="The exact notice text (every language), whose SHA-256 consent records.")
     published_at: AwareDatetime = Field(description="When this version was published.")
+    readings: list[NoticeReadingOut] = Field(
+        description="The same notice by language (en, zh), each part of `text`, with headings in that language; "
+        "empty for a notice published in English only (show `text`)."
+    )
 
 
 class ConsentOut(ResponseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
@@ -36,7 +37,7 @@ from server.models import (
 from server.services.face import templates as face_templates
 from server.services.face.consent_rules import active_consent
 from server.services.face.enrollment import EnrollmentEngine
-from server.services.privacy import erasure, privacy
+from server.services.privacy import erasure, notice_text, privacy
 from server.services.terminals import terminals
 from tests.conftest import TEST_ACTOR
 from tests.mobile.conftest import Household
@@ -169,7 +170,45 @@ def test_the_notice_comes_with_the_version_and_hash_to_echo_back(
     assert body["version"] == 2 and "Until you withdraw." in body["text"]
     assert body["sha256"] == privacy.notice_digest(body["text"])
     assert body["published_at"].endswith(("+00:00", "Z"))
+    assert body["readings"] == []  # published in English only: the app shows the text
     assert mobile.get(FACE, headers=home.headers).get_json()["notice"] == {"version": 2, "sha256": body["sha256"]}
+
+
+def test_a_bilingual_notice_comes_by_language_with_headings_in_that_language(
+    mobile: FlaskClient, make_site: Callable[..., Site], make_household: Callable[..., Household]
+) -> None:
+    site = face_site(make_site)
+    starter = notice_text.starter_draft(template_days=365, event_days=90)
+    filled = {
+        key: {lang: re.sub(r"\[to complete: [^\]]*\]|【待填写：[^】]*】", "X", text) for lang, text in texts.items()}  # noqa: RUF001
+        for key, texts in starter.sections.items()
+    }
+    draft = replace(starter, controller="Maple Court Ltd.", contact="010 5555 0100", sections=filled)
+    privacy.publish_notice(db.session, TEST_ACTOR, site, draft)
+    db.session.commit()
+    home = adult(make_household, site)
+
+    body = mobile.get(NOTICE, headers=home.headers).get_json()
+
+    assert body["sha256"] == privacy.notice_digest(body["text"])
+    readings = {reading["lang"]: reading for reading in body["readings"]}
+    assert set(readings) == {"en", "zh"}
+    for lang, reading in readings.items():
+        assert [s["heading"] for s in reading["sections"]] == [s.heading[lang] for s in notice_text.SECTIONS]
+        assert reading["closing"] == notice_text.GUARANTEE[lang] and reading["title"] in body["text"]
+        for section in reading["sections"]:
+            assert section["text"].split("\n")[0] in body["text"]  # each reading is part of the hashed text
+    assert readings["zh"]["sections"][0] == {
+        "key": "controller",
+        "heading": "谁保管这些数据",
+        "text": "Maple Court Ltd.\n" + filled["controller"]["zh"],
+    }
+    given = mobile.post(
+        f"{FACE}/consent",
+        headers=home.headers,
+        json={"notice_version": body["version"], "notice_sha256": body["sha256"]},
+    )
+    assert given.status_code == 201
 
 
 def test_a_face_site_without_a_notice_says_so(
