@@ -24,7 +24,8 @@ from server.services.audit import Actor
 from server.services.face import consent, enrollment
 from server.services.face.consent import FaceState
 from server.services.people import credentials, people
-from server.services.privacy import privacy
+from server.services.privacy import notice_text, privacy
+from server.services.privacy.notice_text import NoticeDraft
 from server.services.session import DbSession
 
 log = logging.getLogger(__name__)
@@ -93,23 +94,48 @@ def seed_app_account(session: DbSession, site: Site, password: str) -> None:
     )
 
 
-# A sample notice in English and Chinese: what the site's residents read before they consent.
-DEMO_NOTICE = privacy.NoticeFields(
-    controller="Maple Court Property Management Ltd. / 枫庭物业管理有限公司",
-    contact="privacy@maple-court.example, +86 10 5555 0100 / 隐私联系人：privacy@maple-court.example",
-    purpose="Opening the compound's gates for residents who choose face entry. / "
-    "仅用于为自愿选择刷脸的住户开启小区大门。",
-    method="One photo becomes a face template (numbers, not a picture); the photo is dropped at once. / "
-    "一张照片生成人脸特征值（数字，不是图片），照片随即丢弃。",
-    storage="Encrypted on the property's server and on the terminals of the doors you may use. / "
-    "加密保存在物业服务器和您有权通行的门禁终端上。",
-    retention="Until you withdraw or move out, or 365 days after your face last opened a door. / "
-    "保存至您撤回同意或迁出为止，或最后一次刷脸开门后365天。",
-    rights="You may see, correct and delete your data and ask how it is used. / "
-    "您可以查阅、更正、删除您的数据，并了解其使用情况。",
-    withdrawal="At the desk, in the console or in the app; your template is deleted everywhere. / "
-    "可在前台、管理后台或手机应用中撤回，您的特征值将在所有地方删除。",
-)
+# A sample notice in English and Chinese: what the site's residents read before they consent. It starts from
+# the starter texts (the site's retention periods filled in) and completes what only the site can say.
+_DEMO_FACTS = {
+    "storage": {
+        "en": "Encrypted on the property's own server, in the locked equipment room of the management office "
+        "(Building 1), and on the terminals of the doors you may use. The terminals compare faces on the device "
+        "itself; nothing goes to a cloud service. When a template is deleted, every terminal confirms that it "
+        "has deleted its copy.",
+        "zh": "加密保存在物业自有的服务器（1号楼物业管理处上锁的机房）和您有权通行的门禁终端上。终端在本机完成比对，"
+        "不上传任何云服务。特征值被删除时，每台终端都会确认已删除其副本。",
+    },
+    "access": {
+        "en": "Nobody can view a face template as a picture. The property manager and the duty guard can see "
+        "whether you use face entry, and the door records. Nothing is shared with other companies or with the "
+        "authorities unless the law requires it.",
+        "zh": "任何人都无法把特征值还原为图片查看。物业经理和值班保安可以看到您是否使用刷脸以及开门记录。"
+        "除法律要求外，不向其他公司或机构提供。",
+    },
+    "alternatives": {
+        "en": "A key card, your ID document or a code in the phone app open the same doors as your face. To get a "
+        "key card: the management office, Building 1, 8:30 to 18:00 every day.",
+        "zh": "门卡、身份证件或手机应用中的通行码可以开启与刷脸相同的门。办理门卡：1号楼物业管理处，每天8:30至18:00。",
+    },
+    "contact": {
+        "en": "For questions about your face data or to use your rights, write, call or come to the management "
+        "office (Building 1, 8:30 to 18:00 every day). We answer within 15 working days.",
+        "zh": "如对人脸数据有疑问或需行使您的权利，请来信、来电或到物业管理处（1号楼，每天8:30至18:00）。"
+        "我们将在15个工作日内答复。",
+    },
+}
+
+
+def demo_notice(site: Site) -> NoticeDraft:
+    """The demo site's notice: the starter texts, completed as a site manager would."""
+    starter = notice_text.starter_draft(template_days=site.template_unused_days, event_days=site.event_retention_days)
+    return NoticeDraft(
+        controller="Maple Court Property Management Ltd. (枫庭物业管理有限公司)",
+        contact="privacy@maple-court.example, +86 10 5555 0100",
+        sections={**starter.sections, **_DEMO_FACTS},
+    )
+
+
 DEMO_ASSESSMENT = (
     "Face entry is optional at Maple Court: card, ID document and app code open every door face opens. Templates "
     "are sealed, kept only for residents who consent, and deleted with a receipt on withdrawal or move-out. / "
@@ -136,7 +162,7 @@ def setup_face(
             review_due=today + timedelta(days=365),
             summary=DEMO_ASSESSMENT,
         )
-    notice = privacy.current_notice(session, site) or privacy.publish_notice(session, actor, site, DEMO_NOTICE)
+    notice = privacy.current_notice(session, site) or privacy.publish_notice(session, actor, site, demo_notice(site))
     session.flush()
     if not (site.face_enabled and site.face_model_id == model.model_id):
         privacy.enable_face(session, actor, site, model.model_id)

@@ -195,3 +195,14 @@ def test_the_next_draft_after_an_english_only_notice_keeps_its_english(make_site
     assert ("storage", "zh") in notice_text.to_complete(draft) and ("storage", "en") not in notice_text.to_complete(
         draft
     )
+
+
+def test_the_demo_notice_is_complete_in_both_languages(make_site: Callable[..., Site]) -> None:
+    from server.ops.demo_seed import demo_notice
+
+    site = make_site()
+    draft = demo_notice(site)
+    assert not notice_text.to_complete(draft)
+    published = privacy.publish_notice(db.session, ACTOR, site, draft)
+    readings = privacy.readings(published)
+    assert "1号楼物业管理处" in {s.key: s.text for s in readings["zh"].sections}["alternatives"]
