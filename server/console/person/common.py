@@ -24,6 +24,14 @@ from sqlalchemy import select
 
 from gatehouse_core.credential_hash import CredentialKind
 from gatehouse_core.face.photo import FORMATS as PHOTO_FORMATS
+from server.console.person.words import (
+    BLOCKER_TEXT,
+    FACE_STATE_BADGES,
+    FACE_STATE_LABELS,
+    gates,
+    method_list,
+    schedule_texts,
+)
 from server.extensions import db
 from server.models import (
     AccessGroup,
@@ -38,10 +46,14 @@ from server.models import (
     TerminalCommand,
     utcnow,
 )
+from server.services.access.reach import Reach, doors_for
+from server.services.access.usual_group import usual_group
 from server.services.audit import Actor
 from server.services.errors import DomainError
 from server.services.face import consent
+from server.services.face.consent import FaceState
 from server.services.face.consent_rules import is_minor
+from server.services.people import history
 from server.services.privacy import erasure, privacy
 from server.services.reports import timefmt
 from server.services.terminals import commands
@@ -138,8 +150,22 @@ def _face_context(person: Person) -> dict[str, Any]:
             holdings[template_id].append(name)
     receipts = latest_receipts(person)
     report = cookie_session.pop("face_report", None)
+    if report is None or report.get("person") != person.id:
+        report = None
+    # A withdrawal is also recorded as a "no" (face_declined_at): it is named as what it was, never "declined".
+    withdrawals = sorted(c.withdrawn_at for c in person.consents if c.withdrawn_at is not None)
+    withdrawn_at = (
+        withdrawals[-1]
+        if withdrawals and person.face_declined_at is not None and withdrawals[-1] >= person.face_declined_at
+        else None
+    )
+    shown_state = status.state.value
+    if status.state is FaceState.DECLINED and withdrawn_at is not None:
+        shown_state = "withdrawn"
     return {
         "face": status,
+        "face_state": shown_state,
+        "withdrawn_at": withdrawn_at,
         "notice": status.notice if status.notice is not None else privacy.current_notice(db.session, person.site),
         "holdings": holdings,
         "receipts": receipts,
@@ -147,7 +173,7 @@ def _face_context(person: Person) -> dict[str, Any]:
         "can_withdraw": bool(person.face_templates) or any(c.withdrawn_at is None for c in person.consents),
         "minor": is_minor(person, utcnow()),
         "face_configured": state().face.configured,
-        "face_report": report["figures"] if report and report.get("person") == person.id else None,
+        "face_report": gates(report["figures"], report.get("thresholds", {})) if report else None,
     }
 
 
@@ -165,6 +191,33 @@ def command_view(command: TerminalCommand) -> dict[str, Any]:
     return {"final": False, "ok": None, "text": _("Present the card at %(terminal)s now", terminal=name)}
 
 
+def _groups_context(person: Person, reach: Reach) -> dict[str, Any]:
+    """The access groups part: theirs, the others to add, and which one the dropdown offers first."""
+    site = person.site
+    groups = db.session.scalars(
+        select(AccessGroup).where(AccessGroup.site_id == site.id).order_by(AccessGroup.name).limit(500)
+    ).all()
+    member_of = [g.group for g in reach.groups]
+    usual = usual_group(db.session, site)
+    others = [g for g in groups if g not in member_of]
+    return {
+        "groups": member_of,
+        "other_groups": others,
+        # The site's usual group, never the first by name; nothing preselected once they are in it.
+        "default_group": usual if usual in others else None,
+        "usual_group": usual,
+    }
+
+
+def _history_context(person: Person) -> dict[str, Any]:
+    return {
+        "history": history.recent_events(db.session, person),
+        "events_url": url_for("monitor.events", person=person.pseudonym)
+        if "monitor.events" in current_app.view_functions
+        else None,
+    }
+
+
 def render_person(
     person: Person,
     *,
@@ -180,27 +233,28 @@ def render_person(
     if command_id is not None:
         found = db.session.get(TerminalCommand, command_id)
         command = found if found is not None and found.person_id == person.id else None
-    groups = db.session.scalars(
-        select(AccessGroup).where(AccessGroup.site_id == site.id).order_by(AccessGroup.name).limit(500)
-    ).all()
-    member_of = sorted(person.access_groups, key=lambda g: g.name)
+    now = utcnow()
+    reach = doors_for(db.session, person, now)
+    ordered = sorted(
+        person.credentials, key=lambda c: (c.status is not CredentialStatus.ACTIVE, -c.created_at.timestamp())
+    )
     context: dict[str, Any] = {
         "person": person,
         "site": site,
-        "credentials": sorted(
-            person.credentials, key=lambda c: (c.status is not CredentialStatus.ACTIVE, -c.created_at.timestamp())
-        ),
+        "reach": reach,
+        "credentials": ordered,
+        "credentials_of": {kind.value: [c for c in ordered if c.kind is kind] for kind in CredentialKind},
         "terminals": site.terminals,
         "command": command,
         "command_state": command_view(command) if command is not None else None,
-        "groups": member_of,
-        "other_groups": [g for g in groups if g not in member_of],
         "errors": errors or {},
         "values": values or {},
         "edit_url": url_for("people.edit", person_id=person.id)
         if "people.edit" in current_app.view_functions
         else None,
         "active": person.status is PersonStatus.ACTIVE,
+        **_groups_context(person, reach),
+        **_history_context(person),
         **_face_context(person),
         **helpers(person),
         **extra,
@@ -232,6 +286,11 @@ def helpers(person: Person) -> dict[str, Any]:
     return {
         "when": lambda moment: local_time(person, moment),
         "photo_accept": PHOTO_ACCEPT,
+        "blocker_text": BLOCKER_TEXT,
+        "face_state_labels": FACE_STATE_LABELS,
+        "face_state_badges": FACE_STATE_BADGES,
+        "method_list": method_list,
+        "schedule_texts": schedule_texts,
         "labels": {
             "kind": KIND_LABELS,
             "status": STATUS_LABELS,

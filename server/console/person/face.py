@@ -6,41 +6,26 @@ from flask import abort, flash, render_template
 from flask import session as cookie_session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import HiddenField, RadioField, StringField
 
 from server.console.person.common import actor, back, bp, helpers, load_person, refused, render_person, terminal_names
+from server.console.person.words import gate_thresholds, gates
 from server.console.roles import MANAGERS, require_role
 from server.extensions import db
 from server.models import ConsentChannel, ConsentGiver, ErasureReceipt
 from server.services.errors import DomainError
 from server.services.face import consent
-from server.services.face.consent import FaceState
 from server.services.face.enrollment import PhotoRejected, enroll_from_upload, quality_figures
 from server.services.wording.operators import describe
 from server.state import state
 
-# The enrollment gates' figures (services.face_enrollment.quality_figures) in words.
-FIGURE_LABELS = {
-    "face_px": _l("Face size (pixels)"),
-    "score": _l("Detector score"),
-    "sharpness": _l("Sharpness"),
-    "contrast": _l("Contrast"),
-    "yaw_deg": _l("Head turned (degrees)"),
-    "pitch_deg": _l("Head tilted (degrees)"),
-    "roll_deg": _l("Head rolled (degrees)"),
-}
-FACE_STATE_LABELS = {
-    FaceState.OFF: _l("switched off at this site"),
-    FaceState.NOT_ASKED: _l("not asked yet"),
-    FaceState.DECLINED: _l("declined or withdrawn"),
-    FaceState.MINOR_NOT_OFFERED: _l("not offered (under the site's minimum age)"),
-    FaceState.STALE: _l("consent must be renewed"),
-    FaceState.CONSENTED: _l("consent given, no photo yet"),
-    FaceState.ENROLLED: _l("enrolled"),
-}
+
+def _thresholds() -> dict[str, float | None]:
+    """The gates' thresholds of this server's engine (loaded by the upload that needs them)."""
+    engine = state().face
+    return gate_thresholds(engine.limits, engine.model().enroll_score)
 
 
 class ConsentForm(FlaskForm):
@@ -118,16 +103,20 @@ def upload_photo(person_id: int) -> ResponseReturnValue:
             db.session, actor(), state().keys, state().face, person, upload.stream, channel=ConsentChannel.CONSOLE
         )
     except PhotoRejected as exc:
-        figures = quality_figures(exc.report) if exc.report is not None else None
+        figures = gates(quality_figures(exc.report), _thresholds()) if exc.report is not None else None
         db.session.rollback()
-        return render_person(person, status=422, errors={"photo": describe(exc)}, rejected_figures=figures)
+        return render_person(person, status=422, errors={"photo": describe(exc)}, rejected_gates=figures)
     except DomainError as exc:
         return refused(person, "photo", exc)
     finally:
         upload.close()
     db.session.commit()
     # Only the measured numbers travel to the next page: never the photo, never the template.
-    cookie_session["face_report"] = {"person": person.id, "figures": quality_figures(enrolled.report)}
+    cookie_session["face_report"] = {
+        "person": person.id,
+        "figures": quality_figures(enrolled.report),
+        "thresholds": _thresholds(),
+    }
     return back(person)
 
 
@@ -160,8 +149,3 @@ def receipt(person_id: int, receipt_id: int) -> ResponseReturnValue:
     return render_template(
         "person/_receipt.html", receipt=found, receipt_terminals=names, person=person, **helpers(person)
     )
-
-
-@bp.context_processor
-def _face_labels() -> dict[str, object]:
-    return {"figure_labels": FIGURE_LABELS, "face_state_labels": FACE_STATE_LABELS}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -17,8 +19,10 @@ from gatehouse_core.credential_hash import CredentialKind
 from gatehouse_core.keyring import ServerKeys
 from gatehouse_core.schedule import Window
 from gatehouse_core.sealed import unseal
+from gatehouse_core.wire.messages import Decision, EntryMethod
 from server.extensions import db
 from server.models import (
+    AccessEvent,
     AccessGroup,
     AuditEntry,
     CommandOp,
@@ -33,6 +37,7 @@ from server.models import (
     utcnow,
 )
 from server.services.access import access, sites
+from server.services.access.usual_group import set_usual_group
 from server.services.people import credentials
 from server.services.people.credentials import app_code_context
 from server.services.privacy import erasure
@@ -92,8 +97,12 @@ def test_page_shows_the_person_and_its_sections(client: FlaskClient, world: Worl
     assert re.search(r"<h1>\s*Zhang Min\s*</h1>", page.text)
     for text in ("3-201", "+86 138 0000 0000", "Test site", "resident", "active", "not recorded"):
         assert text in page.text
-    for heading in ("Credentials", "Face", "Access groups"):
-        assert f">{heading}</h2>" in page.text
+    # The manager's questions in order: can they get in, with what, the app, what happened, privacy.
+    h2 = [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<h2[^>]*>(.*?)</h2>", page.text, re.S)]
+    assert h2 == ["Can this person get in?", "Credentials", "Phone app", "History", "Privacy"]
+    h3 = [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<h3[^>]*>(.*?)</h3>", page.text, re.S)]
+    assert h3[:5] == ["Access groups", "Key card", "ID document", "App code", "Face"]
+    assert "Face entry is optional" in page.text
     assert f'href="/people/{world.person.id}/subject-access"' in page.text
     assert "North terminal" in page.text and "Read card at terminal" in page.text
     if "people.edit" in client.application.view_functions:
@@ -365,3 +374,105 @@ def test_no_person_route_shows_a_secret(app: Flask, client: FlaskClient, keys: S
         assert_no_leak(response.get_data(), needles, f"GET {url}")
     page = client.get(base).text
     assert "Zhang Min" in page and "All terminals confirmed" in page and "North terminal" in page
+
+
+# ---- "can this person get in?", the usual group, history ----------------------------------------------------------
+
+
+def access_section(html: str) -> str:
+    match = re.search(r'<section[^>]*data-section="access".*?</section>', html, re.S)
+    assert match, "no access section"
+    return match.group(0)
+
+
+def test_without_a_group_the_page_says_why_nobody_lets_them_in(client: FlaskClient, world: World) -> None:
+    section = access_section(client.get(world.url).text)
+    assert "Opens no door now" in section
+    assert 'data-blocker="no_groups"' in section and 'data-blocker="no_credential"' in section
+    assert "They are in no access group" in section and "no active credential" in section
+
+
+def test_with_a_group_and_a_card_the_doors_groups_and_hours_are_shown(
+    client: FlaskClient, world: World, keys: ServerKeys
+) -> None:
+    access.add_member(db.session, TEST_ACTOR, world.group, world.person)
+    credentials.add_card(db.session, TEST_ACTOR, keys, world.person, CARD)
+    db.session.commit()
+    section = access_section(client.get(world.url).text)
+    assert "Opens 1 door now" in section and "data-blocker" not in section
+    row = re.search(r"<tr data-door=.*?</tr>", section, re.S)
+    assert row is not None
+    assert "North gate" in row.group(0) and "Residents" in row.group(0) and "Opens now" in row.group(0)
+    assert "Every day 00:00\u201324:00" in row.group(0) and "Key card" in row.group(0)
+    assert "Hours (Asia/Shanghai)" in section
+
+
+def test_outside_the_hours_the_reason_and_the_hours_are_in_words(
+    client: FlaskClient, world: World, keys: ServerKeys
+) -> None:
+    # Open only on a weekday that is not today at the site: whatever the clock says, it is closed now.
+    today = utcnow().astimezone(ZoneInfo(world.site.timezone)).weekday()
+    other = (today + 3) % 7
+    access.update_group(
+        db.session,
+        TEST_ACTOR,
+        world.group,
+        name="Residents",
+        doors=world.group.doors,
+        windows=[Window(other, 7 * 60, 22 * 60)],
+        open_on_holidays=True,
+    )
+    access.add_member(db.session, TEST_ACTOR, world.group, world.person)
+    credentials.add_card(db.session, TEST_ACTOR, keys, world.person, CARD)
+    db.session.commit()
+    section = access_section(client.get(world.url).text)
+    day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[other]
+    assert f"{day} 07:00\u201322:00" in section and "Closed now" in section
+    assert 'data-blocker="outside_schedule"' in section and "outside all their access groups" in section
+
+
+def test_the_group_dropdown_offers_the_usual_group_not_the_first_by_name(client: FlaskClient, world: World) -> None:
+    # "Gym" sorts before "Residents"; with nothing marked and nobody in a group, nothing is preselected.
+    select_html = re.search(r'<select id="group".*?</select>', client.get(world.url).text, re.S)
+    assert select_html is not None and '<option value="" selected>Choose a group</option>' in select_html.group(0)
+    set_usual_group(db.session, TEST_ACTOR, world.site, world.group)
+    db.session.commit()
+    select_html = re.search(r'<select id="group".*?</select>', client.get(world.url).text, re.S)
+    assert select_html is not None
+    assert f'<option value="{world.group.id}" selected>Residents (usual)</option>' in select_html.group(0)
+    assert f'<option value="{world.other_group.id}">Gym</option>' in select_html.group(0)
+
+
+def test_choosing_no_group_is_refused_at_the_field(client: FlaskClient, world: World) -> None:
+    response = post(client, f"{world.url}/groups", world.url, group="")
+    assert response.status_code == 422 and 'id="group-error" role="alert"' in response.text
+    db.session.expire_all()
+    assert world.person.access_groups == []
+
+
+def test_history_shows_their_latest_events_and_links_to_the_events_page(client: FlaskClient, world: World) -> None:
+    page = client.get(world.url).text
+    assert "No entries yet" in page
+    door = world.group.doors[0]
+    start = utcnow() - timedelta(hours=1)
+    for minute in range(25):
+        db.session.add(
+            AccessEvent(
+                event_uid=str(uuid.uuid4()),
+                site_id=world.site.id,
+                terminal_id=world.terminal.id,
+                door_id=door.id,
+                person_pseudonym=world.person.pseudonym,
+                method=EntryMethod.CARD,
+                decision=Decision.GRANT if minute % 2 else Decision.DENY,
+                reason="granted" if minute % 2 else "outside_schedule",
+                occurred_at=start + timedelta(minutes=minute),
+            )
+        )
+    db.session.commit()
+    page = client.get(world.url).text
+    history = re.search(r'<section[^>]*data-section="history".*?</section>', page, re.S)
+    assert history is not None
+    assert history.group(0).count("<tr data-event=") == 20
+    assert "Outside the allowed hours" in history.group(0) and "Granted" in history.group(0)
+    assert f'href="/events?person={world.person.pseudonym}"' in history.group(0)

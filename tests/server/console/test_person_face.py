@@ -333,6 +333,8 @@ def test_real_photo_stores_a_template_and_shows_the_figures(
     page = manager.get(f"/people/{person.id}")
     assert face_state(page.text) == "enrolled" and "Template stored" in page.text
     assert "Face size (pixels)" in page.text and "Sharpness" in page.text
+    # Each gate as pass or fail with its threshold, not bare numbers.
+    assert re.search(r"Sharpness [0-9.]+ \u2014 pass \(needs \u2265 [0-9.]+\)", page.text)
     assert images_in(page.get_data()) == []
     # The figures are shown once; the photo went nowhere.
     assert "Template stored" not in manager.get(f"/people/{person.id}").text
@@ -410,7 +412,9 @@ def test_withdraw_erases_and_the_receipt_follows_the_terminals(
     page = manager.get(f"/people/{person.id}").text
     fragment_url = f"/people/{person.id}/receipts/{receipt.id}"
     assert 'aria-label="Erasure receipt"' in page and f'data-poll="{fragment_url}"' in page
-    assert face_state(page) == "declined"
+    # A withdrawal is named as one, never as "declined".
+    assert face_state(page) == "withdrawn"
+    assert "Consent withdrawn on " in page and "face data erased" in page and "declined" not in page
     waiting = manager.get(fragment_url).text
     assert "North terminal" in waiting and "Waiting for the terminal" in waiting and "data-final" not in waiting
 
