@@ -64,6 +64,52 @@ ACTION_LABELS: dict[str, Any] = {
     "user.set_password": _l("Console password set"),
 }
 
+# The part of an action before its dot, for the action filter's groups ("every people action").
+AREA_LABELS: dict[str, Any] = {
+    "app": _l("Phone app sign-in"),
+    "app_account": _l("Phone-app accounts"),
+    "consent": _l("Face consent"),
+    "credential": _l("Credentials"),
+    "door": _l("Doors"),
+    "events": _l("Events"),
+    "group": _l("Access groups"),
+    "holiday": _l("Holidays"),
+    "pass": _l("Visitor passes"),
+    "people": _l("People imports"),
+    "person": _l("People"),
+    "privacy": _l("Privacy"),
+    "retention": _l("Retention"),
+    "site": _l("Sites"),
+    "template": _l("Face templates"),
+    "terminal": _l("Terminals"),
+    "user": _l("Console users"),
+}
+
+
+def area_label(area: str) -> str:
+    """An action area in the user's language; an unknown one as recorded."""
+    label = AREA_LABELS.get(area)
+    return str(label) if label is not None else area
+
+
+def action_choices(chosen: str | None = None) -> dict[str | None, list[tuple[str, str]]]:
+    """The audit log's action filter as option groups: any action, then one group per area (every action in it,
+    then each action), all in words and sorted as the user reads them. A value from an older link that is not on
+    the list (a code's beginning, say) is kept as its own choice, so the link still shows what it showed."""
+    areas: dict[str, list[str]] = {}
+    for action in ACTION_LABELS:
+        areas.setdefault(action.partition(".")[0], []).append(action)
+    top = [("", _("Any action"))]
+    groups: dict[str | None, list[tuple[str, str]]] = {None: top}
+    for area in sorted(areas, key=area_label):
+        every = (f"{area}.", _("%(area)s: every action", area=area_label(area)))
+        groups[area_label(area)] = [every, *((a, action_label(a)) for a in sorted(areas[area], key=action_label))]
+    known = {value for options in groups.values() for value, _label in options}
+    if chosen and chosen not in known:
+        top.append((chosen, _("Actions starting with “%(code)s”", code=chosen)))
+    return groups
+
+
 DETAIL_LABELS: dict[str, Any] = {
     "app_code": _l("App code"),
     "app_face_enrollment": _l("Face enrollment in the app"),

@@ -260,13 +260,13 @@ def events_csv() -> ResponseReturnValue:
 
 
 class AuditFilterForm(FlaskForm):
-    """Filters of the audit log, read from the query string."""
+    """Filters of the audit log, read from the query string (the names older links use)."""
 
     class Meta:
         csrf = False
 
-    actor = StringField(_l("Actor (part of the name)"), validators=[Optional(), Length(max=120)])
-    action = StringField(_l("Action starts with"), validators=[Optional(), Length(max=64)])
+    action = SelectField(_l("Action"), validators=[Optional(), Length(max=64)])
+    actor = StringField(_l("Who (part of the name)"), validators=[Optional(), Length(max=120)])
     target_type = StringField(_l("Target type"), validators=[Optional(), Length(max=32)])
     date_from = DateField(_l("From date"), validators=[Optional()])
     date_to = DateField(_l("To date (inclusive)"), validators=[Optional()])
@@ -277,6 +277,8 @@ class AuditFilterForm(FlaskForm):
 def audit_entries() -> ResponseReturnValue:
     """The audit log (admins only), newest first, filtered, keyset-paged."""
     form = AuditFilterForm(request.args)
+    # Actions in words; a code from an older link (`credential.add`, `terminal.`) is among them or added.
+    form.action.choices = audit_words.action_choices(request.args.get("action"))
     valid = form.validate()
     if valid and form.date_from.data and form.date_to.data and form.date_to.data < form.date_from.data:
         form.date_to.errors = [_("The end date is before the start date; choose a later end date.")]
@@ -303,6 +305,9 @@ def audit_entries() -> ResponseReturnValue:
             timezone=timezone,
             action_label=audit_words.action_label,
             audit_details=audit_words.audit_details,
+            filtered=any(
+                _filter_args().get(name) for name in ("action", "actor", "target_type", "date_from", "date_to")
+            ),
             site_zones={site_id: zone for site_id, zone in db.session.execute(select(Site.id, Site.timezone))},
             site_names={site_id: name for site_id, name in db.session.execute(select(Site.id, Site.name))},
             older_url=f"{base}?{_query_string(args, before=result.older.encode())}" if result.older else None,

@@ -110,3 +110,39 @@ def test_only_admins_see_the_audit_log(client, make_user, role):
 def test_details_text_flattens_values():
     assert audit_log.details_text({"b": [1, 2], "a": {"y": None, "x": "v"}}) == [("a", "x=v, y="), ("b", "1, 2")]
     assert audit_log.details_text(None) == []
+
+
+def test_the_action_filter_offers_actions_in_words_grouped_by_area(admin):
+    page = admin.get("/audit").text
+    select = page[page.index('<select id="action"') : page.index("</select>", page.index('<select id="action"'))]
+    assert select.index('<option value="">Any action</option>') < select.index("<optgroup")
+    assert (
+        '<optgroup label="Credentials">' in select
+        and '<option value="credential.add">Credential added</option>' in select
+    )
+    assert '<option value="terminal.">Terminals: every action</option>' in select
+    # Every audited action can be chosen, by its words.
+    from server.console.audit_words import ACTION_LABELS
+
+    assert all(f'value="{action}"' in select for action in ACTION_LABELS)
+
+
+@pytest.mark.parametrize(
+    ("action", "label", "want"),
+    [
+        ("terminal.open_door", "Door opened from the console", AuditEntry.action == "terminal.open_door"),
+        ("person.", "People: every action", AuditEntry.target_type == "person"),
+        ("terminal.re", "Actions starting with “terminal.re”", AuditEntry.action == "terminal.resync"),
+    ],
+)
+def test_old_links_with_codes_keep_working_and_show_their_choice(admin, action, label, want):
+    page = admin.get("/audit", query_string={"action": action})
+    assert page.status_code == 200 and shown(page.text) == expected(want)
+    assert f'<option selected value="{action}">{label}</option>' in page.text
+    assert "Clear filters" in page.text
+
+
+def test_no_match_says_what_to_do(admin):
+    page = admin.get("/audit", query_string={"actor": "nobody-at-all"})
+    assert page.status_code == 200 and shown(page.text) == []
+    assert "No audit entries match these filters." in page.text and "data-empty" in page.text
