@@ -49,6 +49,12 @@
     });
     document.querySelectorAll("[data-poll]").forEach(poll);
     document.querySelectorAll(".toasts .flash:not(.error)").forEach(toast);
+    // On a phone the menu is a sideways-scrolling bar: bring the current page's entry into view.
+    var current = document.querySelector(".main-nav [aria-current='page']");
+    var bar = document.querySelector(".main-nav");
+    if (current && bar && bar.scrollWidth > bar.clientWidth) {
+      bar.scrollLeft = current.offsetLeft - (bar.clientWidth - current.offsetWidth) / 2;
+    }
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (ev) {
         if (!window.confirm(form.getAttribute("data-confirm"))) { ev.preventDefault(); }
