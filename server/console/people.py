@@ -12,19 +12,22 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
-from wtforms import SelectField, StringField
+from wtforms import SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from server.console.forms import CalendarDateField
 from server.console.roles import MANAGERS, require_role
 from server.extensions import db
 from server.models import AccessGroup, ImportJob, Person, PersonKind, PersonStatus, Site
+from server.services.access.usual_group import usual_group
 from server.services.audit import Actor
 from server.services.errors import DomainError
 from server.services.people import csv_import as people_import
 from server.services.people import people as service
 from server.services.people.people import FaceFilter, PeopleQuery
-from server.services.wording.operators import field_message
+from server.services.people.registration import register_person
+from server.services.wording.operators import describe, field_message
+from server.state import state
 
 bp = Blueprint("people", __name__, url_prefix="/people")
 
@@ -100,9 +103,11 @@ class PersonForm(FlaskForm):
 
 
 class CreatePersonForm(PersonForm):
-    """A new person's details and site."""
+    """A new person's details and site, the access groups they join and a first key card, in one step."""
 
     site = SelectField(_l("Site"), coerce=int, validators=[DataRequired(_l("Choose the person's site."))])
+    groups = SelectMultipleField(_l("Access groups"), coerce=int, validate_choice=False)
+    card_uid = StringField(_l("First key card (optional)"), validators=[Optional(), Length(max=64)])
 
 
 class ImportForm(FlaskForm):
@@ -178,30 +183,61 @@ def index() -> ResponseReturnValue:
     )
 
 
+# Refusals of the one-step create that belong to its extra fields.
+CREATE_FIELDS = {"bad_card": "card_uid", "credential_taken": "card_uid", "foreign_group": "groups"}
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @require_role(*MANAGERS)
 def create() -> ResponseReturnValue:
-    """Register a person."""
+    """Register a person, with their access groups and a first key card, in one step (all or nothing)."""
     sites = _sites()
     form = CreatePersonForm()
     form.site.choices = _site_choices(sites)
+    groups = list(db.session.scalars(select(AccessGroup).order_by(AccessGroup.site_id, AccessGroup.name).limit(1000)))
+    by_id = {g.id: g for g in groups}
+    usual = {site.id: usual_group(db.session, site) for site in sites}
+    if not form.is_submitted() and sites:
+        # The site the form starts on, with its usual group ticked (never the first group by name).
+        first = usual.get(sites[0].id)
+        form.groups.data = [first.id] if first is not None else []
     if form.validate_on_submit():
         site = db.session.get(Site, form.site.data)
         if site is None:
             abort(404)
+        chosen = [by_id[i] for i in form.groups.data or [] if i in by_id]
         try:
-            person = service.create_person(
-                db.session, Actor.of(current_user._get_current_object()), site, **form.details()
+            person = register_person(
+                db.session,
+                Actor.of(current_user._get_current_object()),
+                state().keys,
+                site,
+                groups=chosen,
+                card_uid=form.card_uid.data,
+                **form.details(),
             )
         except DomainError as exc:
             db.session.rollback()
-            form.add_service_error(exc)
+            name = CREATE_FIELDS.get(exc.code)
+            if name is None:
+                form.add_service_error(exc)
+            else:
+                form[name].errors = [*form[name].errors, describe(exc)]
         else:
             db.session.commit()
             flash(_("%(name)s was added.", name=person.full_name), "success")
             return redirect(url_for("person.show", person_id=person.id))
     status = 422 if form.is_submitted() else 200
-    return render_template("people/form.html", form=form, person=None, has_sites=bool(sites), **_helpers()), status
+    site_groups = [(site, [g for g in groups if g.site_id == site.id]) for site in sites]
+    return render_template(
+        "people/form.html",
+        form=form,
+        person=None,
+        has_sites=bool(sites),
+        site_groups=[(site, items) for site, items in site_groups if items],
+        usual_groups={site_id: g.id for site_id, g in usual.items() if g is not None},
+        **_helpers(),
+    ), status
 
 
 def _person(person_id: int) -> Person:
