@@ -19,7 +19,8 @@ from server.services.privacy import privacy
 from tests.conftest import TEST_ACTOR, csrf_token, login
 from tests.server.services.test_subject_access import populate
 
-NAME_LINK = re.compile(r'<td><a href="/people/(\d+)">([^<]+)</a></td>')
+# Each name is the row's link to the person (the whole row is clickable).
+NAME_LINK = re.compile(r'<td><a href="/people/(\d+)" class="row-target">([^<]+)</a></td>')
 
 
 def names(html: str) -> list[str]:
