@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import groupby
+
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -22,6 +24,22 @@ from server.services.errors import DomainError
 def clock(minute: int) -> str:
     """Minutes from midnight as read in a schedule summary: 450 -> '07:30', 1440 -> '24:00'."""
     return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def schedule_lines(group: AccessGroup) -> list[tuple[str, str]]:
+    """A group's week in a list's words: runs of days alike, e.g. ("Monday\u2013Friday", "07:00\u201309:00")."""
+    windows = sorted(group.windows, key=lambda w: (w.weekday, w.start_minute))
+    days = [
+        ", ".join(f"{clock(w.start_minute)}\u2013{clock(w.end_minute)}" for w in windows if w.weekday == d)
+        for d in range(7)
+    ]
+    lines: list[tuple[str, str]] = []
+    for times, run in groupby(range(7), key=lambda d: days[d]):
+        first, *rest = run
+        if times:
+            names = f"{WEEKDAYS[first]}\u2013{WEEKDAYS[rest[-1]]}" if rest else str(WEEKDAYS[first])
+            lines.append((names, times))
+    return lines
 
 
 def people_link(group_id: int) -> str | None:
@@ -59,8 +77,7 @@ def groups() -> ResponseReturnValue:
         sites=all_sites(),
         by_site=by_site,
         counts=_member_counts([g.id for g in found]),
-        weekdays=WEEKDAYS,
-        clock=clock,
+        schedule_lines=schedule_lines,
         people_link=people_link,
     )
 

@@ -360,3 +360,18 @@ def test_guard_cannot_open_or_change_doors_groups_and_holidays(client, make_user
     assert response.status_code == 403
     assert db.session.scalar(select(func.count()).select_from(Holiday)) == 0
     assert "Doors &amp; groups" not in client.get("/passes").text
+
+
+def test_groups_list_reads_runs_of_days_alike(manager, make_site, make_door):
+    site = make_site()
+    door = make_door(site, "A")
+    weekdays = [Window(d, 420, 540) for d in range(5)]
+    access.create_group(db.session, TEST_ACTOR, site, "Cleaners", [door], [*weekdays, Window(5, 600, 750)])
+    access.create_group(db.session, TEST_ACTOR, site, "Closed", [door], [])
+    db.session.commit()
+    page = manager.get("/groups").text
+    cleaners = page[page.index("Cleaners") :].split("</tr>")[0]
+    assert "Monday\u2013Friday</span> 07:00\u201309:00" in cleaners and "Saturday</span> 10:00\u201312:30" in cleaners
+    assert "Sunday" not in cleaners and "Tuesday" not in cleaners
+    closed = page[page.index(">Closed<") :].split("</tr>")[0]
+    assert "no windows: closed" in closed and 'data-badge="warn"' in closed
