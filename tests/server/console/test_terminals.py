@@ -46,14 +46,22 @@ def test_index_lists_status_versions_and_lag(client, make_user, setup):
     page = client.get("/terminals")
     assert page.status_code == 200
     terminal, spare, site = setup["terminal"], setup["spare"], setup["site"]
-    row = re.search(rf'<tr data-terminal="{terminal.id}">(.*?)</tr>', page.text, re.S).group(1)
+    row = re.search(rf'<tr class="rowlink" data-terminal="{terminal.id}">(.*?)</tr>', page.text, re.S).group(1)
     assert "Gate terminal" in row and terminal.ident in row and "North Park" in row and "Main gate" in row
-    # Status is text, not only colour.
-    assert 'data-status="online">Online<' in row
+    # Status is a badge with words and an icon, not only colour.
+    assert re.search(
+        r'data-status="online"><span class="badge badge-ok"[^>]*><svg[^>]*>.*?</svg><span>Online</span>', row
+    )
     assert "gatehouse-terminal 1.4.2" in row
     assert f'data-lag="{site.journal_seq - 1}"' in row
-    spare_row = re.search(rf'<tr data-terminal="{spare.id}">(.*?)</tr>', page.text, re.S).group(1)
-    assert 'data-status="offline">Offline<' in spare_row and f'data-lag="{site.journal_seq}"' in spare_row
+    spare_row = re.search(rf'<tr class="rowlink" data-terminal="{spare.id}">(.*?)</tr>', page.text, re.S).group(1)
+    assert (
+        re.search(
+            r'data-status="offline"><span class="badge badge-bad"[^>]*><svg[^>]*>.*?</svg><span>Offline</span>',
+            spare_row,
+        )
+        and f'data-lag="{site.journal_seq}"' in spare_row
+    )
     assert "<caption" in page.text and 'scope="col"' in page.text
 
 
@@ -70,7 +78,7 @@ def test_show_page_has_details_events_and_actions(client, make_user, setup):
     assert terminal.ident in page.text and "gatehouse-terminal 1.4.2" in page.text
     # The latest 20 of its own events, not the other terminal's.
     assert len(re.findall(r'data-event="\d+"', page.text)) == 20
-    assert "Face" not in re.search(r"<h2>Recent events</h2>(.*)", page.text, re.S).group(1)
+    assert "Face" not in re.search(r'<h2 id="recent-events">.*?Recent events</h2>(.*)', page.text, re.S).group(1)
     assert '<label for="door">Door</label>' in page.text and '<label for="reason">Reason</label>' in page.text
     assert "Re-sync this terminal" in page.text
     assert client.get("/terminals/99999").status_code == 404
