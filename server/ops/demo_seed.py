@@ -19,6 +19,7 @@ from gatehouse_core.schedule import ALWAYS, Window
 from server.models import ConsentChannel, Person, PersonKind, Site
 from server.services.access import access, sites
 from server.services.access.sites import DoorMethods
+from server.services.access.usual_group import set_usual_group
 from server.services.accounts import app_accounts
 from server.services.audit import Actor
 from server.services.face import consent, enrollment
@@ -51,6 +52,8 @@ def seed_demo(session: DbSession, keys: ServerKeys) -> Site:
     east = sites.save_door(session, actor, site, "East pedestrian gate", DoorMethods())
     garage = sites.save_door(session, actor, site, "Garage", DoorMethods(id_document=True, app_code=True))
     residents = access.create_group(session, actor, site, "Residents", [north, east, garage], ALWAYS.windows)
+    # New people join Residents: the console offers it first, not "Cleaning staff" (first by name).
+    set_usual_group(session, actor, site, residents)
     access.create_group(
         session,
         actor,
