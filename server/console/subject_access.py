@@ -101,9 +101,11 @@ def words(field: str, value: object) -> str:
     return str(label) if label is not None else str(value)
 
 
-def _helpers(timezone: str | None) -> dict[str, Any]:
+def _helpers(timezone: str | None, alarm_hours: int = 24) -> dict[str, Any]:
+    now = datetime.now(UTC)
     return {
         "when": lambda value: readable_time(value, timezone),
+        "progress": lambda erasure: service.erasure_progress(erasure, alarm_hours, now),
         "words": words,
         "zone": timefmt.zone_text(timezone),
         "timezone": timezone,
@@ -112,10 +114,11 @@ def _helpers(timezone: str | None) -> dict[str, Any]:
     }
 
 
-def _report_timezone(report: dict[str, Any]) -> str | None:
-    """The zone of the site named in the report (the report itself carries codes, not zones)."""
+def _report_site(report: dict[str, Any]) -> tuple[str | None, int]:
+    """The zone and erasure alarm hours of the site named in the report (the report carries codes, not zones)."""
     code = report.get("controller", {}).get("site_code")
-    return db.session.scalar(select(Site.timezone).where(Site.code == code)) if code else None
+    row = db.session.execute(select(Site.timezone, Site.erasure_alarm_hours).where(Site.code == code)).first()
+    return (row.timezone, row.erasure_alarm_hours) if code and row else (None, 24)
 
 
 def _person(person_id: int) -> Person:
@@ -133,7 +136,8 @@ def page(person_id: int) -> ResponseReturnValue:
     report = service.export(db.session, Actor.of(current_user), person, "html")
     db.session.commit()
     json_url = url_for(".download", person_id=person.id)
-    return render_template("subject_access.html", report=report, json_url=json_url, **_helpers(person.site.timezone))
+    helpers = _helpers(person.site.timezone, person.site.erasure_alarm_hours)
+    return render_template("subject_access.html", report=report, json_url=json_url, **helpers)
 
 
 @bp.get("/people/<int:person_id>/subject-access.json")
@@ -169,7 +173,7 @@ def render_document(report: dict[str, Any]) -> str:
 
 def _document(report: dict[str, Any]) -> str:
     template = current_app.jinja_env.get_template("subject_access.html")
-    context = template.new_context({"report": report, "json_url": None, **_helpers(_report_timezone(report))})
+    context = template.new_context({"report": report, "json_url": None, **_helpers(*_report_site(report))})
     body = "".join(template.blocks["content"](context))
     with current_app.open_resource("console/static/console.css", "r", encoding="utf-8") as handle:
         css: str = handle.read()

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -283,6 +284,34 @@ def _erasure(receipt: ErasureReceipt, terminals: dict[int, tuple[str, str]], hel
         ],
         "held_on_terminals": held,
     }
+
+
+@dataclass(frozen=True)
+class ErasureProgress:
+    """How far the terminals are with one erasure: kind ok (all confirmed), pending (waiting, in time) or bad
+    (waiting longer than the site's erasure alarm allows)."""
+
+    kind: str
+    confirmed: int
+    total: int
+
+    @property
+    def waiting(self) -> int:
+        """Terminals that have not confirmed yet."""
+        return self.total - self.confirmed
+
+
+def erasure_progress(erasure: Json, alarm_hours: int, now: datetime) -> ErasureProgress:
+    """An erasure of the report (see `_erasure`) as terminals confirmed / expected, and whether it is overdue."""
+    confirmations = erasure["confirmations"]
+    confirmed = sum(1 for c in confirmations if c["confirmed_at"])
+    total = len(confirmations) or len(erasure["held_on_terminals"])
+    if erasure["complete"] or confirmed >= total:
+        return ErasureProgress("ok", confirmed, total)
+    erased = datetime.fromisoformat(erasure["erased_on_server_at"])
+    erased = erased if erased.tzinfo else erased.replace(tzinfo=UTC)
+    late = now - erased > timedelta(hours=alarm_hours)
+    return ErasureProgress("bad" if late else "pending", confirmed, total)
 
 
 def _passes(session: DbSession, person: Person) -> list[Json]:
