@@ -38,6 +38,14 @@ if [ "${#need[@]}" -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
+# Lighthouse for the console's browser tests (tests/e2e/test_lighthouse.py), pinned in tools/lighthouse's lock file;
+# it uses the Chromium above and downloads no browser. Without Node.js the Lighthouse test fails, as a missing
+# browser does.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+  && [ ! -x tools/lighthouse/node_modules/.bin/lighthouse ]; then
+  echo "== installing Lighthouse into tools/lighthouse (npm ci)"
+  npm ci --prefix tools/lighthouse --no-audit --no-fund
+fi
 
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
