@@ -11,7 +11,7 @@ from sqlalchemy import select
 from server.extensions import db
 from server.models import AuditEntry, ConsoleRole
 from server.services.reports import audit_log
-from tests.conftest import login
+from tests.conftest import csrf_token, login
 
 DAY = datetime(2025, 4, 1, 12, tzinfo=UTC)
 
@@ -146,3 +146,11 @@ def test_no_match_says_what_to_do(admin):
     page = admin.get("/audit", query_string={"actor": "nobody-at-all"})
     assert page.status_code == 200 and shown(page.text) == []
     assert "No audit entries match these filters." in page.text and "data-empty" in page.text
+
+
+def test_the_action_filter_speaks_chinese(admin):
+    page = admin.get("/audit")
+    assert admin.post("/language", data={"csrf_token": csrf_token(page.text), "language": "zh_CN"}).status_code == 302
+    page = admin.get("/audit", query_string={"action": "credential.add"}).text
+    assert '<optgroup label="凭证">' in page and '<option selected value="credential.add">凭证已添加</option>' in page
+    assert '<option value="terminal.">终端：全部操作</option>' in page and "任何操作" in page  # noqa: RUF001
