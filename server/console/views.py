@@ -18,7 +18,7 @@ from server.extensions import db
 from server.models import AlarmKind
 from server.services.reports import activity
 from server.services.reports import dashboard as service
-from server.services.reports.activity import Activity, DayCache
+from server.services.reports.activity import Activity, ReportCache
 from server.services.reports.alarm_board import RECENT_DAYS
 
 bp = Blueprint("views", __name__)
@@ -40,9 +40,9 @@ def alarm_kind_label(kind: AlarmKind) -> str:
     return str(ALARM_KIND_LABELS.get(kind, kind.value))
 
 
-def day_cache() -> DayCache:
+def day_cache() -> ReportCache:
     """This app's cache of closed days' door activity (one per process)."""
-    cache: DayCache = current_app.extensions.setdefault("gatehouse.dashboard_days", DayCache())
+    cache: ReportCache = current_app.extensions.setdefault("gatehouse.dashboard_days", ReportCache())
     return cache
 
 

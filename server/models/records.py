@@ -23,8 +23,17 @@ class AccessEvent(Base):
         Index("ix_access_events_door_time", "door_id", "occurred_at"),
         Index("ix_access_events_terminal_time", "terminal_id", "occurred_at"),
         # A site's events of one decision, newest first: alarms are rare, and without it the log reads every event
-        # to find a page of them. Also the dashboard's count of today's grants.
-        Index("ix_access_events_site_decision_time", "site_id", "decision", "occurred_at"),
+        # to find a page of them. Its further columns let the dashboard count a day's entries by method, door
+        # and face enrolment (GROUP BY) from the index alone, never reading an event's row (migration 0013).
+        Index(
+            "ix_access_events_site_decision_time_cover",
+            "site_id",
+            "decision",
+            "occurred_at",
+            "method",
+            "door_id",
+            "person_pseudonym",
+        ),
         # A visitor pass's entries, for the resident who issued it.
         Index("ix_access_events_pass_time", "pass_id", "occurred_at"),
     )

@@ -7,11 +7,13 @@ over an index (reports.activity, closed days kept between requests), alarms per 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import selectinload
 
 from gatehouse_core.wire.messages import CommandOp, EntryMethod
@@ -29,9 +31,10 @@ from server.models import (
     Terminal,
     TerminalCommand,
     TerminalStatus,
+    UTCDateTime,
     utcnow,
 )
-from server.services.reports.activity import Activity, DayCache, activity, live_consent, top
+from server.services.reports.activity import Activity, ReportCache, activity, live_consent, top
 from server.services.reports.alarm_board import RECENT_DAYS, AlarmBoard, alarm_board
 from server.services.session import DbSession
 
@@ -39,6 +42,7 @@ from server.services.session import DbSession
 SHOWN = 10
 # How many of the busiest doors the dashboard names.
 BUSIEST = 8
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -135,17 +139,21 @@ def day_bounds(timezone: str, at: datetime) -> tuple[datetime, datetime]:
 def deletions(session: DbSession, at: datetime | None = None) -> tuple[int, int]:
     """(pending, overdue) terminal confirmations of erased face templates; overdue per the site's deadline."""
     at = at or utcnow()
-    pending = overdue = 0
-    for site_id, hours in session.execute(select(Site.id, Site.erasure_alarm_hours).order_by(Site.id)):
-        lines = (
-            select(func.count())
-            .select_from(ErasureConfirmation)
-            .join(ErasureReceipt, ErasureReceipt.id == ErasureConfirmation.receipt_id)
-            .where(ErasureReceipt.site_id == site_id, ErasureConfirmation.confirmed_at.is_(None))
-        )
-        pending += session.scalar(lines) or 0
-        overdue += session.scalar(lines.where(ErasureReceipt.erased_on_server_at <= at - timedelta(hours=hours))) or 0
-    return pending, overdue
+    hours = dict(session.execute(select(Site.id, Site.erasure_alarm_hours)).all())
+    if not hours:
+        return 0, 0
+    # Each site's deadline as a literal picked by the receipt's site: one query, no date arithmetic in SQL.
+    deadline = case(
+        {site_id: literal(at - timedelta(hours=h), UTCDateTime()) for site_id, h in hours.items()},
+        value=ErasureReceipt.site_id,
+    )
+    pending, overdue = session.execute(
+        select(func.count(), func.sum(case((ErasureReceipt.erased_on_server_at <= deadline, 1), else_=0)))
+        .select_from(ErasureConfirmation)
+        .join(ErasureReceipt, ErasureReceipt.id == ErasureConfirmation.receipt_id)
+        .where(ErasureConfirmation.confirmed_at.is_(None))
+    ).one()
+    return pending or 0, overdue or 0
 
 
 def face_use(session: DbSession, at: datetime | None = None) -> FaceUse:
@@ -203,7 +211,17 @@ def busiest_doors(session: DbSession, doors: Activity, n: int = BUSIEST) -> list
     ]
 
 
-def dashboard(session: DbSession, at: datetime | None = None, cache: DayCache | None = None) -> Dashboard:
+def active_people(session: DbSession) -> int:
+    """Active people at every site."""
+    return session.scalar(select(func.count()).select_from(Person).where(Person.status == PersonStatus.ACTIVE)) or 0
+
+
+def _kept(cache: ReportCache | None, name: str, at: datetime, count: Callable[[], T]) -> T:
+    """`count()`, or the cache's figure under `name` while it is fresh."""
+    return count() if cache is None else cache.people_figure(name, at, count)
+
+
+def dashboard(session: DbSession, at: datetime | None = None, cache: ReportCache | None = None) -> Dashboard:
     """The dashboard's figures at `at` (now by default); closed days' door activity from `cache` if given."""
     at = at or utcnow()
     lines = terminal_lines(session)
@@ -215,6 +233,7 @@ def dashboard(session: DbSession, at: datetime | None = None, cache: DayCache | 
     )
     lagging = sorted((line for line in lines if line.lag > 0), key=lambda line: (-line.lag, line.terminal.name))
     pending, overdue = deletions(session, at)
+
     board = alarm_board(session, at)
     doors = activity(session, at, cache)
     today = {method: doors.today.entries.get(method, 0) for method in EntryMethod}
@@ -222,8 +241,7 @@ def dashboard(session: DbSession, at: datetime | None = None, cache: DayCache | 
         at=at,
         sites=session.scalar(select(func.count()).select_from(Site)) or 0,
         doors=session.scalar(select(func.count()).select_from(Door)) or 0,
-        people=session.scalar(select(func.count()).select_from(Person).where(Person.status == PersonStatus.ACTIVE))
-        or 0,
+        people=_kept(cache, "active", at, lambda: active_people(session)),
         online=len(by_status[TerminalStatus.ONLINE]),
         offline=len(by_status[TerminalStatus.OFFLINE]),
         unknown=len(by_status[TerminalStatus.UNKNOWN]),
@@ -238,7 +256,7 @@ def dashboard(session: DbSession, at: datetime | None = None, cache: DayCache | 
         entries_total=sum(today.values()),
         board=board,
         activity=doors,
-        face=face_use(session, at),
+        face=_kept(cache, "face", at, lambda: face_use(session, at)),
         failed_commands=failed_commands(session, at),
         busiest=busiest_doors(session, doors),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from server.console import charts
@@ -37,7 +39,7 @@ def test_stacked_columns_stack_each_series_bottom_up_on_one_scale():
 def test_columns_share_the_plot_width_without_overlapping():
     chart = charts.stacked_columns([str(i) for i in range(30)], ["Card"], [[i] for i in range(30)])
     assert chart.columns[0].x >= chart.left and chart.columns[-1].x + chart.columns[-1].width <= chart.right
-    for before, after in zip(chart.columns, chart.columns[1:], strict=False):
+    for before, after in itertools.pairwise(chart.columns):
         assert before.x + before.width < after.x
     # The y labels fit left of the plot: wider numbers move the plot right.
     wide = charts.stacked_columns(["a"], ["Card"], [[123456]])
