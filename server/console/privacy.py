@@ -15,9 +15,15 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, DateField, Field, IntegerField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+from wtforms import Field
 
+from server.console.privacy_forms import (
+    ASSESSMENT_FIELDS,
+    SECTION_HINTS,
+    AssessmentForm,
+    NoticeForm,
+    RetentionForm,
+)
 from server.console.roles import MANAGERS, require_role
 from server.extensions import db
 from server.models import AlarmKind, ConsoleRole, Site
@@ -27,7 +33,7 @@ from server.services.face.count import face_count
 from server.services.face.enrollment import FaceUnavailable
 from server.services.privacy import alarms, notice_text, privacy, retention_settings
 from server.services.privacy.figures import site_figures
-from server.services.privacy.notice_text import NoticeDraft, NoticeRefused
+from server.services.privacy.notice_text import NoticeRefused
 from server.services.privacy.retention_settings import RANGES, RetentionSettings
 from server.services.reports import timefmt
 from server.state import state
@@ -35,7 +41,6 @@ from server.state import state
 bp = Blueprint("privacy", __name__, url_prefix="/privacy")
 
 ADMINS = (ConsoleRole.ADMIN,)
-_TEXT_MAX = 4000
 
 # Service error codes, as the console says them (the services' own messages are English and CLI-minded).
 _ERRORS = {
@@ -71,108 +76,6 @@ def _message(exc: DomainError) -> str:
     """A domain error in the user's language where the console knows its code, else the service's words."""
     known = _ERRORS.get(exc.code)
     return str(known) if known is not None else exc.message
-
-
-def _range(name: str) -> NumberRange:
-    low, high = RANGES[name]
-    return NumberRange(low, high, message=_l("Enter a whole number from %(min)s to %(max)s."))
-
-
-class NoticeForm(FlaskForm):
-    """A notice version: the controller and contact (one line each), then every section in English and Chinese
-    (fields `<section>_en` and `<section>_zh`, added below from notice_text.SECTIONS)."""
-
-    controller = StringField(
-        _l("Who keeps the data: the company or body, as registered"), validators=[DataRequired(), Length(max=200)]
-    )
-    contact = StringField(_l("Privacy contact: email, phone or office"), validators=[DataRequired(), Length(max=200)])
-
-    def draft(self) -> NoticeDraft:
-        """The form's text as the service takes it."""
-        return NoticeDraft(
-            controller=self.controller.data or "",
-            contact=self.contact.data or "",
-            sections={
-                section.key: {lang: self[f"{section.key}_{lang}"].data or "" for lang in notice_text.LANGUAGES}
-                for section in notice_text.SECTIONS
-            },
-        )
-
-    @staticmethod
-    def data_of(draft: NoticeDraft) -> dict[str, str]:
-        """A draft as the form's initial data."""
-        data = {"controller": draft.controller, "contact": draft.contact}
-        for section in notice_text.SECTIONS:
-            for lang in notice_text.LANGUAGES:
-                data[f"{section.key}_{lang}"] = draft.text_of(section.key, lang)
-        return data
-
-
-_IN_LANGUAGE = {"en": _l("In English"), "zh": _l("In Chinese")}
-for _section in notice_text.SECTIONS:
-    for _lang in notice_text.LANGUAGES:
-        setattr(
-            NoticeForm,
-            f"{_section.key}_{_lang}",
-            TextAreaField(_IN_LANGUAGE[_lang], validators=[DataRequired(), Length(max=notice_text.MAX_TEXT)]),
-        )
-
-# What each section should say, for the manager writing it (the headings themselves are content, in both
-# languages, in notice_text).
-_SECTION_HINTS = {
-    "controller": _l("The company's name goes in the field above; here, what it does with the data."),
-    "collected": _l("What is recorded: the face template (not a photo), and the door records."),
-    "purpose": _l("Why: opening doors, and nothing else."),
-    "retention": _l("How long templates and door records are kept. The starter uses this site's retention settings."),
-    "storage": _l("Where templates are kept: the property's server (say where) and the door terminals."),
-    "access": _l("Which staff can see what."),
-    "withdrawal": _l("How to withdraw, and what then happens (deletion everywhere, receipt, other ways keep working)."),
-    "alternatives": _l("Card, ID document and app code open the same doors: say where to get a card."),
-    "rights": _l("Seeing, copying, correcting and deleting one's data."),
-    "contact": _l("The contact above is printed first; add opening hours and how soon you answer."),
-}
-
-
-class AssessmentForm(FlaskForm):
-    """A privacy impact assessment to attach."""
-
-    assessed_on = DateField(_l("Assessed on"), validators=[InputRequired()])
-    author = StringField(_l("Author"), validators=[DataRequired(), Length(max=200)])
-    review_due = DateField(_l("Review due"), validators=[InputRequired()])
-    summary = TextAreaField(_l("Summary of findings"), validators=[DataRequired(), Length(max=_TEXT_MAX)])
-
-
-_ASSESSMENT_FIELDS = {"pia_review_order": "review_due", "pia_future": "assessed_on", "pia_incomplete": "summary"}
-
-
-class RetentionForm(FlaskForm):
-    """A site's retention settings."""
-
-    event_retention_days = IntegerField(
-        _l("Keep door events for (days)"), validators=[InputRequired(), _range("event_retention_days")]
-    )
-    visitor_retention_days = IntegerField(
-        _l("Keep visitor details after the pass ends for (days)"),
-        validators=[InputRequired(), _range("visitor_retention_days")],
-    )
-    template_unused_days = IntegerField(
-        _l("Erase a face template not used for (days)"), validators=[InputRequired(), _range("template_unused_days")]
-    )
-    erasure_alarm_hours = IntegerField(
-        _l("Alarm when a terminal has not confirmed an erasure after (hours)"),
-        validators=[InputRequired(), _range("erasure_alarm_hours")],
-    )
-    app_face_enrollment = BooleanField(_l("Residents may enroll their face from the phone app (after consent there)"))
-
-    def settings(self) -> RetentionSettings:
-        """The form's values as the service takes them."""
-        return RetentionSettings(
-            event_retention_days=self.event_retention_days.data or 0,
-            visitor_retention_days=self.visitor_retention_days.data or 0,
-            template_unused_days=self.template_unused_days.data or 0,
-            erasure_alarm_hours=self.erasure_alarm_hours.data or 0,
-            app_face_enrollment=bool(self.app_face_enrollment.data),
-        )
 
 
 def _actor() -> Actor:
@@ -335,7 +238,7 @@ def _notice_helpers() -> dict[str, Any]:
         "language_names": notice_text.LANGUAGE_NAMES,
         "html_langs": {"en": "en", "zh": "zh-CN"},
         "guarantee": notice_text.GUARANTEE,
-        "section_hints": _SECTION_HINTS,
+        "section_hints": SECTION_HINTS,
     }
 
 
@@ -419,7 +322,7 @@ def attach_assessment(site_id: int) -> ResponseReturnValue:
             )
         except DomainError as exc:
             db.session.rollback()
-            _field_error(form, _ASSESSMENT_FIELDS.get(exc.code, "summary"), _message(exc))
+            _field_error(form, ASSESSMENT_FIELDS.get(exc.code, "summary"), _message(exc))
         else:
             db.session.commit()
             flash(_("The impact assessment is attached."), "success")
