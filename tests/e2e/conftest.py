@@ -352,7 +352,7 @@ def showcase(stack: Stack, keys: ServerKeys) -> Showcase:
     given = consent.give_consent(
         db.session, TEST_ACTOR, person, notice_sha256=notice.sha256, channel=ConsentChannel.DESK
     )
-    engine = EnrollmentEngine(FaceServerConfig(engine=ENGINE, model_dir=str(MODEL_DIRS[ENGINE])))
+    engine = EnrollmentEngine(FaceServerConfig.model_validate({"engine": ENGINE, "model_dir": MODEL_DIRS[ENGINE]}))
     photo = photos_of(people_with(1)[0])[0].read_bytes()
     enroll_photo(db.session, TEST_ACTOR, keys, engine.model(), person, given, photo, engine.limits)
     passes.issue_pass(

@@ -107,8 +107,8 @@ def table(report: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def lighthouse(browser: Browser, showcase: Showcase) -> dict[str, dict[str, Any]]:
-    """Lighthouse's findings for every main page, by page name (one run, one Chrome, for the module)."""
+def tools() -> tuple[str, str]:
+    """Node.js and Chromium for Lighthouse (checked before the module's stack starts), else skip or fail."""
     node = shutil.which("node")
     if node is None:
         _missing_tool("Node.js (node) is not installed")
@@ -117,6 +117,13 @@ def lighthouse(browser: Browser, showcase: Showcase) -> dict[str, dict[str, Any]
     chrome = chromium_path()
     if chrome is None:
         _missing_tool("no chromium executable found")
+    return node, chrome
+
+
+@pytest.fixture(scope="module")
+def lighthouse(tools: tuple[str, str], browser: Browser, showcase: Showcase) -> dict[str, dict[str, Any]]:
+    """Lighthouse's findings for every main page, by page name (one run, one Chrome, for the module)."""
+    node, chrome = tools
     agent = subprocess.run(
         [node, str(TOOL / "run.mjs"), "--user-agent", PRESET], capture_output=True, text=True, timeout=60, check=True
     ).stdout.strip()
