@@ -476,3 +476,15 @@ def test_history_shows_their_latest_events_and_links_to_the_events_page(client: 
     assert history.group(0).count("<tr data-event=") == 20
     assert "Outside the allowed hours" in history.group(0) and "Granted" in history.group(0)
     assert f'href="/events?person={world.person.pseudonym}"' in history.group(0)
+
+
+def test_the_page_answers_in_chinese(client: FlaskClient, world: World, keys: ServerKeys) -> None:
+    access.add_member(db.session, TEST_ACTOR, world.group, world.person)
+    credentials.add_card(db.session, TEST_ACTOR, keys, world.person, CARD)
+    db.session.commit()
+    client.post("/language", data={"language": "zh_CN", "csrf_token": csrf_token(client.get("/").text)})
+    page = client.get(world.url).text
+    for words in ("此人能进门吗\uff1f", "现在可开 1 扇门", "每天 00:00\u201324:00", "凭证", "记录", "人脸通行是可选的"):
+        assert words in page, words
+    for english in ("Can this person get in?", "Every day", "Opens now", "History"):
+        assert english not in page, english
