@@ -126,7 +126,7 @@ def stacked_columns(
     totals = [sum(row) for row in values]
     top_value, step = nice_scale(max(totals, default=0))
     left = DIGIT * len(str(top_value)) + 12
-    top, right = 8.0, width - 4
+    top, right = 8.0, width - 20  # room for half of the last day's label
     bottom = height - 24  # room for the day labels
     plot_w, plot_h = right - left, bottom - top
     slot = plot_w / max(len(categories), 1)

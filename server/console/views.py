@@ -31,6 +31,8 @@ ALARM_KIND_LABELS: dict[AlarmKind, Any] = {
 }
 # Reasons the refusal chart names; the rest are added up as "other reasons" (the table lists every one).
 REASONS_CHARTED = 8
+# The entries chart spans the page: a wider viewBox keeps its text near its CSS size there.
+ENTRIES_WIDTH = 640
 # Name the day under every seventh column of the entries chart, counting back from today.
 LABEL_EVERY = 7
 
@@ -64,6 +66,8 @@ def entries_chart(figures: Activity) -> tuple[charts.StackedColumns, list[Any]]:
         values,
         short_labels=[short_day(day) for day, _ in figures.days],
         label_every=LABEL_EVERY,
+        width=ENTRIES_WIDTH,
+        height=240,
     )
     return chart, methods
 

@@ -167,8 +167,12 @@ def test_dashboard_page(client, make_user, seeded, role):
     table = re.search(r'<details class="chart-data">.*?data-table="entries-per-day".*?</details>', html, re.S)
     assert table, "the entries table sits in the chart's details"
     assert "style=" not in html
-    assert '<tr data-method="card"><th scope="row">Card</th><td class="num">2</td></tr>' in html
-    assert '<tr data-method="id_document"><th scope="row">ID document</th><td class="num">0</td></tr>' in html
+    today = re.search(r'data-list="today-methods">(.*?)</p>', html, re.S).group(1)
+    assert re.findall(r'data-method="(\w+)">([^<]+)</span>', today) == [
+        ("face", "Face 1"),
+        ("card", "Card 2"),
+        ("app_code", "App code 1"),
+    ]
     # Refusals by reason in words, as a chart with its table, and the busiest door with a link to its events.
     assert re.search(r'<tr data-reason="granted"><th scope="row">Allowed</th><td class="num">1</td>', html)
     busiest = re.search(r'data-table="busiest-doors">(.*?)</table>', html, re.S).group(1)
