@@ -102,6 +102,9 @@ ICONS = (
     "badge-check",
     "ban",
     "trending-up",
+    "chevron-up",
+    "chevron-left",
+    "arrow-up-down",
 )
 ALIASES = {
     "alert-triangle": "triangle-alert",
