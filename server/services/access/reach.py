@@ -8,9 +8,9 @@ without face data reaches exactly the doors a person with it does, by card, ID d
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -90,6 +90,7 @@ class Reach:
     methods: tuple[Method, ...]  # every way they can identify
     holiday_today: bool
     blockers: tuple[Blocker, ...]  # empty when some door opens for them now
+    next_open: datetime | None = None  # when their hours next begin, if it is only the hours that keep them out
 
     @property
     def open_now(self) -> tuple[DoorReach, ...]:
@@ -163,7 +164,31 @@ def doors_for(session: DbSession, person: Person, now: datetime) -> Reach:
         for door in sorted(doors.values(), key=lambda d: d.name.casefold())
     )
     blockers = () if any(d.opens_now for d in reached) else _blockers(person, groups, reached, methods)
-    return Reach(groups, reached, methods, holiday_today, blockers)
+    next_open = None
+    if Blocker.OUTSIDE_SCHEDULE in blockers or Blocker.HOLIDAY in blockers:
+        covering = [g.group for g in groups if any(d.id in doors for d in g.group.doors)]
+        next_open = next_opening(covering, now, tz, holidays)
+    return Reach(groups, reached, methods, holiday_today, blockers, next_open)
+
+
+def next_opening(
+    groups: Sequence[AccessGroup], now: datetime, tz: ZoneInfo, holidays: Collection[date]
+) -> datetime | None:
+    """The next moment within a week at which one of `groups` is open (site-local, aware), by the same windows."""
+    local = now.astimezone(tz)
+    minute_now = local.hour * 60 + local.minute
+    for offset in range(8):
+        day = local.date() + timedelta(days=offset)
+        starts = [
+            max(w.start_minute, minute_now) if offset == 0 else w.start_minute
+            for g in groups
+            if g.open_on_holidays or day not in holidays
+            for w in g.windows
+            if w.weekday == day.weekday() and (offset > 0 or w.end_minute > minute_now)
+        ]
+        if starts:
+            return datetime.combine(day, time(), tzinfo=tz) + timedelta(minutes=min(starts))
+    return None
 
 
 def _blockers(

@@ -429,6 +429,7 @@ def test_outside_the_hours_the_reason_and_the_hours_are_in_words(
     day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[other]
     assert f"{day} 07:00\u201322:00" in section and "Closed now" in section
     assert 'data-blocker="outside_schedule"' in section and "outside all their access groups" in section
+    assert re.search(r"Their hours next begin \d{4}-\d\d-\d\d 07:00 \(Asia/Shanghai, UTC\+8\)", section)
 
 
 def test_the_group_dropdown_offers_the_usual_group_not_the_first_by_name(client: FlaskClient, world: World) -> None:

@@ -138,3 +138,20 @@ def test_a_door_no_terminal_serves(make_site, make_door, make_person, keys):
 )
 def test_schedule_lines_join_days_with_the_same_hours(windows, lines):
     assert reach.schedule_lines(windows) == lines
+
+
+def test_outside_the_hours_says_when_they_next_begin(resident):
+    answer = reach.doors_for(db.session, resident, WEDNESDAY_23)
+    # Thursday 07:00 in Shanghai.
+    assert answer.next_open == datetime(2025, 3, 12, 23, 0, tzinfo=UTC)
+    assert reach.doors_for(db.session, resident, WEDNESDAY_10).next_open is None
+
+
+def test_the_next_opening_skips_a_holiday_when_the_group_is_closed_on_holidays(resident):
+    group = resident.access_groups[0]
+    group.open_on_holidays = False
+    access.add_holiday(db.session, TEST_ACTOR, resident.site, date(2025, 3, 13), "Spring day")
+    db.session.commit()
+    answer = reach.doors_for(db.session, resident, WEDNESDAY_23)
+    # Thursday is a holiday: Friday 07:00 in Shanghai.
+    assert answer.next_open == datetime(2025, 3, 13, 23, 0, tzinfo=UTC)
