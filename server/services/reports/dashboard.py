@@ -116,12 +116,13 @@ class FailedCommand:
     door: str | None
 
 
-def terminal_lines(session: DbSession) -> list[TerminalLine]:
-    """Every terminal with its site, doors and lag, by site and name (one query per relationship, no N+1)."""
+def terminal_lines(session: DbSession, *, doors: bool = True) -> list[TerminalLine]:
+    """Every terminal with its site, doors (unless not wanted) and lag, by site and name (no N+1)."""
+    loads = [selectinload(Terminal.site), *([selectinload(Terminal.doors)] if doors else [])]
     stmt = (
         select(Terminal)
         .join(Site, Site.id == Terminal.site_id)
-        .options(selectinload(Terminal.site), selectinload(Terminal.doors))
+        .options(*loads)
         .order_by(Site.name, Site.id, Terminal.name)
     )
     return [TerminalLine(t, t.site, t.lag) for t in session.scalars(stmt)]
@@ -224,7 +225,7 @@ def _kept(cache: ReportCache | None, name: str, at: datetime, count: Callable[[]
 def dashboard(session: DbSession, at: datetime | None = None, cache: ReportCache | None = None) -> Dashboard:
     """The dashboard's figures at `at` (now by default); closed days' door activity from `cache` if given."""
     at = at or utcnow()
-    lines = terminal_lines(session)
+    lines = terminal_lines(session, doors=False)
     by_status = {status: [line for line in lines if line.terminal.status is status] for status in TerminalStatus}
     never = datetime.min.replace(tzinfo=at.tzinfo)
     not_online = sorted(
