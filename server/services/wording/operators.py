@@ -167,6 +167,9 @@ MESSAGES: dict[str, Any] = {
     "site_gone": _l("A site was deleted during the import. Check the file and import the remaining rows again."),
     # privacy
     "notice_incomplete": _l("Every part of the notice must be filled in."),
+    "notice_to_complete": _l(
+        "This part still has starter text marked “to complete”: replace each marked part with this site's facts."
+    ),
     "notice_too_long": _l("A part of the notice is too long; shorten it."),
     "notice_unchanged": _l("This text is the same as the current version. Change something before publishing."),
     "pia_incomplete": _l("An impact assessment needs its author and a summary of its findings."),
