@@ -139,6 +139,7 @@ def test_resident_card_consent_photo_withdrawal(page: Page, stack: Stack, shots:
     page.get_by_label("Unit").fill("3-402")
     page.get_by_label("Date of birth").fill("1988-04-12")
     page.get_by_label("Phone").fill("+86 138 0000 0402")
+    expect(page.get_by_role("checkbox", name=GROUP_NAME)).to_be_checked()  # the usual group, ticked
     page.get_by_role("button", name="Create person").click()
     expect(page).to_have_url(re.compile(r"/people/\d+$"))
     expect(page.get_by_role("heading", level=1)).to_have_text(RESIDENT)
@@ -146,25 +147,29 @@ def test_resident_card_consent_photo_withdrawal(page: Page, stack: Stack, shots:
     person = stack.person(person_id)
     assert (person.full_name, person.site_id) == (RESIDENT, stack.site_id)
     pseudonym = person.pseudonym
-    for section in ("Credentials", "Face", "Access groups"):
+    # The page answers the manager's questions in order: can they get in, then their credentials.
+    for section in ("Can this person get in?", "Credentials"):
         expect(page.get_by_role("heading", level=2, name=section)).to_be_visible()
+    for kind in ("Access groups", "Key card", "ID document", "App code", "Face"):
+        expect(page.get_by_role("heading", level=3, name=kind)).to_be_visible()
+    expect(part(page, "access")).to_contain_text("Opens no door now")
     shoot(page, shots, "05-person-new")
 
-    # Access: the resident joins the group that opens the front gate.
-    page.get_by_label("Add to group").select_option(label=GROUP_NAME)
-    page.get_by_role("button", name="Add to group").click()
-    expect(section_of(page, "Access groups").get_by_role("cell", name=GROUP_NAME)).to_be_visible()
+    # Access: the create form offered the site's usual group, ticked, so the resident joined it in the same step.
+    expect(part(page, "access").locator("li[data-group]")).to_contain_text(GROUP_NAME)
     assert [g.id for g in stack.person(person_id).access_groups] == [stack.group_id]
 
     # A key card typed in: the console never shows the UID back, and the terminal opens for it once synced.
     page.get_by_label("Card UID").fill(CARD)
     page.get_by_role("button", name="Add card").click()
-    expect(section_of(page, "Credentials").get_by_role("row")).to_have_count(2)  # header and the card
+    expect(credential(page, "card").locator("[data-credential]")).to_have_count(1)
+    expect(part(page, "access")).to_contain_text("Opens 1 door now")  # a group with the gate, and a card
     assert CARD not in page.content() and CARD.lower() not in page.content()
     assert [c.kind.value for c in stack.person(person_id).credentials] == ["card"]
     at_door(stack, CARD.lower(), "granted", "the typed card opening the gate")
 
     # A second card read at the terminal: the console arms a capture there and shows its progress live.
+    credential(page, "card").get_by_text("Or read the card at a terminal").click()
     page.get_by_label("Terminal", exact=True).select_option(label=TERMINAL_NAME)
     page.get_by_role("button", name="Read card at terminal").click()
     status = page.locator("#capture-status")
@@ -176,11 +181,11 @@ def test_resident_card_consent_photo_withdrawal(page: Page, stack: Stack, shots:
     wait_for(lambda: len(stack.person(person_id).credentials) == 2, what="the read card enrolled")
     at_door(stack, READ_CARD, "granted", "the read card opening the gate")
     page.reload()
-    expect(section_of(page, "Credentials").get_by_role("row")).to_have_count(3)
+    expect(credential(page, "card").locator("[data-credential]")).to_have_count(2)
     assert READ_CARD.upper() not in page.content() and READ_CARD not in page.content()
 
     # Face: face is switched on for the site; the notice is shown before consent is recorded.
-    face = section_of(page, "Face")
+    face = credential(page, "face")
     expect(face).to_contain_text("Maple Court Property Management Ltd.")  # the notice's controller
     expect(page.get_by_role("button", name="Upload photo")).to_have_count(0)  # no photo before consent
     shoot(page, shots, "07-person-before-consent")
@@ -195,14 +200,14 @@ def test_resident_card_consent_photo_withdrawal(page: Page, stack: Stack, shots:
     verdict = page.get_by_role("status").filter(has_text="Template stored")
     expect(verdict).to_be_visible(timeout=60_000)
     expect(verdict).to_contain_text("not kept")  # the photo is used once and dropped
-    expect(verdict.locator("dt")).not_to_have_count(0)  # what the quality checks measured
+    expect(verdict.locator("li[data-gate]")).not_to_have_count(0)  # each quality check: pass or fail, with its bar
     shoot(page, shots, "08-person-photo-accepted")
     assert len(stack.person(person_id).face_templates) == 1
 
     # The template reaches the real terminal, and the console lists the terminal as holding it.
     wait_for(lambda: holds_template(stack, pseudonym), timeout=60, what="template on the terminal")
     wait_for(lambda: stack.face_status().get("templates") == 1, timeout=30, what="template in the gallery")
-    reload_until(page, lambda: TERMINAL_NAME in section_of(page, "Face").inner_text(), "the terminal holding it")
+    reload_until(page, lambda: TERMINAL_NAME in credential(page, "face").inner_text(), "the terminal holding it")
     shoot(page, shots, "09-person-enrolled")
 
     # Withdrawal: confirm the dialog; the receipt region updates by itself until every terminal confirmed.
@@ -248,9 +253,14 @@ def at_door(stack: Stack, uid: str, outcome: str, what: str, timeout: float = 30
     raise AssertionError(f"timed out after {timeout} s waiting for {what}; last answer {answer}")
 
 
-def section_of(page: Page, heading: str) -> Locator:
-    """The part of the person page under an <h2> (a <section> labelled by it)."""
-    return page.locator("section").filter(has=page.get_by_role("heading", level=2, name=heading, exact=True))
+def part(page: Page, name: str) -> Locator:
+    """A part of the person page: access, credentials, app, history or privacy."""
+    return page.locator(f'section[data-section="{name}"]')
+
+
+def credential(page: Page, kind: str) -> Locator:
+    """One credential's card on the person page: card, id_document, app_code or face."""
+    return page.locator(f'section[data-kind="{kind}"]')
 
 
 def holds_template(stack: Stack, pseudonym: str) -> bool:
