@@ -38,6 +38,61 @@ class NoticeFile(StrictModel):
     withdrawal: str = Field(min_length=1, max_length=4000, description="How to withdraw consent.")
 
 
+class NoticeSectionText(StrictModel):
+    """One section of a two-language notice file: its text in English and in Chinese."""
+
+    en: str = Field(min_length=1, max_length=4000, description="The section in English.")
+    zh: str = Field(min_length=1, max_length=4000, description="The section in Chinese.")
+
+
+class BilingualNoticeFile(StrictModel):
+    """A privacy notice file in both languages (TOML), as `gatehouse privacy notice-template` writes it: the
+    controller and contact (one line each), then every section under [sections.<key>] with `en` and `zh`."""
+
+    controller: str = Field(min_length=1, max_length=200, description="Who is responsible for the face data.")
+    contact: str = Field(min_length=1, max_length=200, description="How to reach them about it.")
+    sections: dict[str, NoticeSectionText] = Field(description="Each section of the notice, by its key.")
+
+
+def _notice_from_file(path: Path) -> Any:
+    """The notice a file holds: two languages when it has [sections], else the older English-only file."""
+    import tomllib
+
+    from server.services.privacy import notice_text
+    from server.services.privacy import privacy as service
+
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        click.echo(f"{path}: cannot read this notice file: {exc}", err=True)
+        sys.exit(2)
+    try:
+        if "sections" not in raw:
+            return service.NoticeFields(**load_config(NoticeFile, path).model_dump())
+        parsed = load_config(BilingualNoticeFile, path)
+    except ConfigError as exc:
+        click.echo(exc.report(), err=True)
+        sys.exit(2)
+    for name in ("controller", "contact"):
+        if notice_text.has_mark(getattr(parsed, name)):
+            click.echo(f"{path}: {name} is still marked to complete: write the site's own {name} there.", err=True)
+            sys.exit(2)
+    unknown = sorted(set(parsed.sections) - set(notice_text.SECTION_KEYS))
+    missing = [key for key in notice_text.SECTION_KEYS if key not in parsed.sections]
+    if unknown or missing:
+        problems = [f"sections.{key}: not a notice section" for key in unknown]
+        problems += [f"sections.{key}: missing (every section needs en and zh)" for key in missing]
+        click.echo(f"{path}:\n  " + "\n  ".join(problems), err=True)
+        click.echo(f"  the sections are: {', '.join(notice_text.SECTION_KEYS)}", err=True)
+        sys.exit(2)
+    return notice_text.NoticeDraft(
+        controller=parsed.controller,
+        contact=parsed.contact,
+        sections={key: {"en": text.en, "zh": text.zh} for key, text in parsed.sections.items()},
+    )
+
+
 def _run(config_path: Path, work: Any) -> Any:
     """Run `work(session, actor)` in one transaction; domain errors become a clear message and exit 2."""
     from server.extensions import db
@@ -83,18 +138,13 @@ def privacy() -> None:
     "notice_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     required=True,
-    help="TOML with controller, contact, purpose, method, storage, retention, rights, withdrawal.",
+    help="TOML in both languages, as `privacy notice-template` writes it (or the older English-only file).",
 )
 def publish_notice(config_path: Path, site_code: str, notice_path: Path) -> None:
     """Publish a new notice version. Existing consents become stale: those people must renew to use face."""
     from server.services.privacy import privacy as service
 
-    try:
-        parsed = load_config(NoticeFile, notice_path)
-    except ConfigError as exc:
-        click.echo(exc.report(), err=True)
-        sys.exit(2)
-    fields = service.NoticeFields(**parsed.model_dump())
+    fields = _notice_from_file(notice_path)
 
     def work(session: Any, actor: Any) -> tuple[int, str]:
         notice = service.publish_notice(session, actor, _site(session, site_code), fields)
@@ -102,6 +152,31 @@ def publish_notice(config_path: Path, site_code: str, notice_path: Path) -> None
 
     version, digest = _run(config_path, work)
     click.echo(f"notice version {version} published for {site_code} (sha256 {digest})")
+
+
+@privacy.command("notice-template")
+@config_option
+@site_option
+def notice_template(config_path: Path, site_code: str) -> None:
+    """Print a two-language notice file to complete: every section's starter text in English and Chinese,
+    with the site's retention periods filled in and each part only the site can supply marked to complete."""
+    import tomli_w
+
+    from server.services.privacy import notice_text
+    from server.services.privacy import privacy as service
+
+    def work(session: Any, actor: Any) -> Any:
+        return service.next_draft(session, _site(session, site_code))
+
+    draft = _run(config_path, work)
+    body = {
+        "controller": draft.controller or "[to complete: the property company's full name]",
+        "contact": draft.contact or "[to complete: a telephone number or address for privacy questions]",
+        "sections": {key: dict(draft.sections[key]) for key in notice_text.SECTION_KEYS},
+    }
+    click.echo("# Complete every part marked [to complete: ...] / 【待填写：...】, then publish with")  # noqa: RUF001
+    click.echo(f"#   gatehouse privacy publish-notice --site {site_code} --file THIS_FILE")
+    click.echo(tomli_w.dumps(body, multiline_strings=True), nl=False)
 
 
 @privacy.command("show-notice")

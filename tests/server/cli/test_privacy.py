@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from server.services.audit import Actor
 from server.services.people import people
 from tests.support.faces import MODELS
 
+MARKED = re.compile(r"\[to complete:[^\]]*\]|【待填写：[^】]*】")  # noqa: RUF001
 NOTICE = """
 controller = "Oak Park Management Ltd."
 contact = "privacy@oak-park.example"
@@ -108,3 +110,46 @@ def test_privacy_set_up_and_consent_at_the_desk(setup: tuple[Path, dict[str, int
     figures = json.loads(output)
     assert figures["sites"][0]["declined"] == 2 and figures["sites"][0]["face_enrolled"] == 0
     assert figures["face_templates"] == {"people": 0, "threshold": 100_000, "warning": None}
+
+
+def test_notice_template_then_publish_in_both_languages(setup: tuple[Path, dict[str, int]], tmp_path: Path) -> None:
+    """The template carries every section in English and Chinese with the parts to complete marked; a marked
+    file is refused and publishes nothing; completed, it publishes a notice a Chinese reader reads in Chinese."""
+    import tomllib
+
+    from server.services.privacy import notice_text
+
+    config, _ids = setup
+    c = ["--config", str(config)]
+    code, template = run("privacy", "notice-template", *c, "--site", "oak")
+    assert code == 0, template
+    body = tomllib.loads(template)
+    assert set(body["sections"]) == set(notice_text.SECTION_KEYS)
+    assert all(set(texts) == {"en", "zh"} for texts in body["sections"].values())
+    assert notice_text.has_mark(template) and "【待填写" in template
+
+    notice = tmp_path / "notice.toml"
+    notice.write_text(template, encoding="utf-8")
+    code, output = run("privacy", "publish-notice", *c, "--site", "oak", "--file", str(notice))
+    assert code == 2 and "to complete" in output, output  # controller and marked sections refused
+    code, output = run("privacy", "show-notice", *c, "--site", "oak")
+    assert code != 0 and "version 1" not in output  # nothing was published
+
+    body["controller"], body["contact"] = "Oak Park Management Ltd.", "privacy@oak-park.example"
+    for texts in body["sections"].values():
+        texts["en"] = MARKED.sub("the Oak Park office", texts["en"])
+        texts["zh"] = MARKED.sub("橡树公园管理处", texts["zh"])
+    import tomli_w
+
+    body["sections"]["nonsense"] = {"en": "x", "zh": "x"}
+    notice.write_text(tomli_w.dumps(body), encoding="utf-8")
+    code, output = run("privacy", "publish-notice", *c, "--site", "oak", "--file", str(notice))
+    assert code == 2 and "sections.nonsense" in output, output
+    del body["sections"]["nonsense"]
+    notice.write_text(tomli_w.dumps(body), encoding="utf-8")
+    code, output = run("privacy", "publish-notice", *c, "--site", "oak", "--file", str(notice))
+    assert code == 0 and "version 1" in output, output
+    code, text = run("privacy", "show-notice", *c, "--site", "oak")
+    assert code == 0 and "橡树公园管理处" in text and "the Oak Park office" in text
+    zh_headings = [s.heading["zh"] for s in notice_text.SECTIONS]
+    assert all(heading in text for heading in zh_headings)
