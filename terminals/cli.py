@@ -144,9 +144,26 @@ def present(config_path: Path, door: int | None, kind: str, value: str) -> None:
 @main.command("status")
 @config_option
 def status(config_path: Path) -> None:
-    """Show a running terminal's link, roster sequence, doors, lockout and unsent events."""
+    """Show a running terminal's link, roster sequence, doors and their states, lockout and unsent events."""
     for key, value in _control(config_path, {"op": "status"}).items():
         click.echo(f"{key}: {value}")
+
+
+@main.command("door")
+@config_option
+@click.option("--door", "door_id", type=int, help="Door id (needed when the terminal serves several doors).")
+@click.argument("action", type=click.Choice(["open", "close", "exit"]))
+def door(config_path: Path, door_id: int | None, action: str) -> None:
+    """Open or close a door's simulated contact, or press its simulated exit button (demo, tests, benchmark).
+
+    Needs [door_inputs] driver = "simulated" and the door in [[doors]] with a contact_line (open, close) or a
+    rex_line (exit). Prints the door's state afterwards: a door opened while locked is forced_open.
+    """
+    request: dict[str, object] = {"op": "door", "action": action}
+    if door_id is not None:
+        request["door"] = door_id
+    answer = _control(config_path, request)
+    click.echo(f"door {answer['door']}: {answer['state']}")
 
 
 @main.command("clear-lockout")

@@ -94,6 +94,49 @@ class RelayConfig(StrictModel):
         return self
 
 
+class DoorInputsConfig(StrictModel):
+    """The driver of the doors' contacts and exit buttons ([[doors]])."""
+
+    driver: Literal["simulated", "gpio"] = Field(
+        "simulated",
+        description="'simulated' is driven by `gatehouse-terminal door open|close|exit`; 'gpio' reads GPIO lines "
+        "(libgpiod v2).",
+    )
+    gpio_chip: str = Field("/dev/gpiochip0", description="GPIO chip device of the input lines, for the gpio driver.")
+    debounce_ms: int = Field(
+        50, ge=0, le=1000, description="A line must hold a new level this long before it counts (contact bounce)."
+    )
+
+
+class DoorConfig(StrictModel):
+    """One door's supervision inputs; a door without a contact is not supervised (locked/unlocked only)."""
+
+    door: DoorId = Field(ge=1, description="Door (id from the console).")
+    contact_line: int | None = Field(
+        None, ge=0, le=1023, description="Input line of the door contact (active = open); omitted: no contact."
+    )
+    rex_line: int | None = Field(
+        None, ge=0, le=1023, description="Input line of the request-to-exit button (active = pressed); omitted: none."
+    )
+    contact_active_low: bool = Field(False, description="The contact line reads low when the door is open.")
+    rex_active_low: bool = Field(False, description="The exit button line reads low when pressed.")
+    held_open_seconds: float = Field(
+        30,
+        gt=0,
+        le=3600,
+        description="A door opened with a grant or exit request and still open this many seconds after it opened "
+        "is held open (alarm). The unlock time itself is relay.pulse_ms.",
+    )
+
+    @model_validator(mode="after")
+    def _some_input(self) -> DoorConfig:
+        if self.contact_line is None and self.rex_line is None:
+            raise ValueError(f"door {self.door} names neither contact_line nor rex_line")
+        if self.contact_line is not None and self.contact_line == self.rex_line:
+            raise ValueError(f"door {self.door}'s contact and exit button are on the same line")
+        return self
+
+
 class LockoutConfig(StrictModel):
     """When wrong typed codes lock the keypad, and wrong app-code QRs their one credential (see lockout.py)."""
 
@@ -138,6 +181,13 @@ class TerminalConfig(StrictModel):
     keypads: list[KeypadConfig] = Field(default_factory=list, description="Keypads / ID readers, one line per entry.")
     relay: RelayConfig = Field(default_factory=RelayConfig, description="Door relay.")  # type: ignore[arg-type]
     lockout: LockoutConfig = Field(default_factory=LockoutConfig, description="Keypad lockout.")  # type: ignore[arg-type]
+    door_inputs: DoorInputsConfig = Field(
+        default_factory=DoorInputsConfig,  # type: ignore[arg-type]
+        description="Driver of the door contacts and exit buttons.",
+    )
+    doors: list[DoorConfig] = Field(
+        default_factory=list, description="Door contacts and exit buttons, one entry per supervised door."
+    )
     face: TerminalFaceConfig | None = Field(
         None, description="Face entry; without it this terminal's cameras read QR codes only."
     )
@@ -147,6 +197,27 @@ class TerminalConfig(StrictModel):
         if self.face is None:
             return []
         return sorted({c.door for c in self.cameras if c.face})
+
+    @model_validator(mode="after")
+    def _door_inputs_apart(self) -> TerminalConfig:
+        seen: set[int] = set()
+        lines: dict[int, str] = {}
+        inputs, relay = self.door_inputs, self.relay
+        if inputs.driver == "gpio" and relay.driver == "gpio" and inputs.gpio_chip == relay.gpio_chip:
+            lines = {line: f"door {door}'s relay" for door, line in relay.gpio_lines.items()}
+        for entry in self.doors:
+            if entry.door in seen:
+                raise ValueError(f"door {entry.door} appears twice in [[doors]]")
+            seen.add(entry.door)
+            if self.door_inputs.driver != "gpio":
+                continue
+            for line, what in ((entry.contact_line, "contact"), (entry.rex_line, "exit button")):
+                if line is None:
+                    continue
+                if line in lines:
+                    raise ValueError(f"GPIO line {line} is both door {entry.door}'s {what} and {lines[line]}")
+                lines[line] = f"door {entry.door}'s {what}"
+        return self
 
     @field_validator("terminal_id", "site")
     @classmethod

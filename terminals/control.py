@@ -8,7 +8,8 @@ never the precise reason (that goes into the access event).
 
 Requests: {"op": "card", "uid": "04A2..."} · {"op": "id", "number": "..."} · {"op": "code", "digits": "..."}
 · {"op": "qr", "text": "..."} · {"op": "face", "photo": "/absolute/path.jpg"} · {"op": "status"}
-· {"op": "clear_lockout"}; each may name "door". A presented photo is read by the terminal (the socket's only
+· {"op": "clear_lockout"} · {"op": "door", "action": "open" | "close" | "exit"} (the simulated door contact and
+exit button); each may name "door". A presented photo is read by the terminal (the socket's only
 user is the terminal's own), held up to the door's camera as frames, and never kept.
 """
 
@@ -26,7 +27,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from terminals.inputs import CardPresented, CodeEntered, IdEntered, Presentation, QrScanned
 
@@ -45,15 +46,26 @@ class PhotoPresented:
     photo: Path
 
 
-# Hands a request to the loop: a presentation, a photo for the camera, or an op name; the future gets the reply.
-Dispatch = Callable[[Presentation | PhotoPresented | str, "Future[dict[str, Any]]"], None]
+@dataclass(frozen=True)
+class DoorAction:
+    """Open or close a simulated door contact, or press a simulated exit button."""
+
+    door: int
+    action: Literal["open", "close", "exit"]
+
+
+DOOR_ACTIONS = ("open", "close", "exit")
+
+Request = Presentation | PhotoPresented | DoorAction | str
+# Hands a request to the loop: a presentation, a photo, a door action or an op name; the future gets the reply.
+Dispatch = Callable[[Request, "Future[dict[str, Any]]"], None]
 
 
 class ControlError(ValueError):
     """A request the control interface cannot take."""
 
 
-def parse_request(line: bytes, default_door: Callable[[], int | None]) -> Presentation | PhotoPresented | str:
+def parse_request(line: bytes, default_door: Callable[[], int | None]) -> Request:
     """A request line → a presentation, or the name of a status op."""
     try:
         request = json.loads(line)
@@ -67,9 +79,14 @@ def parse_request(line: bytes, default_door: Callable[[], int | None]) -> Presen
     door = request.get("door", default_door())
     if not isinstance(door, int) or isinstance(door, bool) or door < 1:
         raise ControlError('name the "door" (this terminal serves several, or has no roster yet)')
+    if op == "door":
+        action = request.get("action")
+        if action not in DOOR_ACTIONS:
+            raise ControlError('"door" needs "action": "open", "close" or "exit"')
+        return DoorAction(door, cast(Literal["open", "close", "exit"], action))
     fields = {"card": "uid", "id": "number", "code": "digits", "qr": "text", "face": "photo"}
     if op not in fields:
-        raise ControlError(f"unknown op {op!r}; use card, id, code, qr, face, status or clear_lockout")
+        raise ControlError(f"unknown op {op!r}; use card, id, code, qr, face, door, status or clear_lockout")
     value = request.get(fields[op])
     if not isinstance(value, str) or not value or len(value) > 1024:
         raise ControlError(f'"{op}" needs "{fields[op]}" as a non-empty string')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from terminals.config import TerminalConfig
+from terminals.door_inputs import DoorInputs, DoorLines, SimulatedDoorInputs
 from terminals.face_service import FaceService
 from terminals.inputs import Driver
 from terminals.relay import Relay, SimulatedRelay
@@ -16,6 +17,20 @@ def make_relay(config: TerminalConfig) -> Relay:
         lines = {int(door): line for door, line in config.relay.gpio_lines.items()}
         return GpioRelay(config.relay.gpio_chip, lines, active_low=config.relay.active_low)
     return SimulatedRelay()
+
+
+def make_door_inputs(config: TerminalConfig) -> DoorInputs | None:
+    """The driver of the configured door contacts and exit buttons; None if no door has any."""
+    if not config.doors:
+        return None
+    doors = [
+        DoorLines(d.door, d.contact_line, d.rex_line, d.contact_active_low, d.rex_active_low) for d in config.doors
+    ]
+    if config.door_inputs.driver == "gpio":
+        from terminals.door_inputs import GpioDoorInputs
+
+        return GpioDoorInputs(config.door_inputs.gpio_chip, doors, debounce_ms=config.door_inputs.debounce_ms)
+    return SimulatedDoorInputs(doors)
 
 
 def make_drivers(config: TerminalConfig, faces: FaceService | None = None) -> list[Driver]:

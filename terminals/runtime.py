@@ -28,17 +28,19 @@ from gatehouse_core.wire.messages import Ack, Birth, Decision, EntryMethod, Even
 from gatehouse_core.wire.topics import STATUS_ONLINE, Channel, server_status
 from terminals.command_handling import RemoteCommands
 from terminals.config import TerminalConfig
-from terminals.control import ControlError, ControlServer, PhotoPresented
+from terminals.control import ControlError, ControlServer, DoorAction, PhotoPresented, Request
 from terminals.decision import DecisionEngine, Reason, Verdict
+from terminals.door_inputs import DoorInputs, DoorSignal, Signal, SimulatedDoorInputs
 from terminals.doors import DoorController
 from terminals.face_service import FaceService
-from terminals.hardware import make_drivers, make_relay
+from terminals.hardware import make_door_inputs, make_drivers, make_relay
 from terminals.inputs import Driver, FaceAttempt, Presentation
 from terminals.lockout import Lockout, LockoutPolicy
 from terminals.outbox import EventOutbox
 from terminals.relay import Relay
 from terminals.server_link import Connected, Disconnected, Incoming, ServerLink
 from terminals.store import TerminalStore
+from terminals.supervision import DoorSupervisor
 from terminals.sync_apply import FaceHold, SyncApplier
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ class ControlOp:
     reply: Future[dict[str, Any]]
 
 
-Event = Connected | Disconnected | Incoming | NewEvents | Presented | ControlOp
+Event = Connected | Disconnected | Incoming | NewEvents | Presented | ControlOp | DoorSignal
 
 RESYNC_MIN_INTERVAL = 2.0  # seconds between births asking for missing changes
 SYNC_STALL_TIMEOUT = 30.0  # seconds a half-received delta or snapshot may wait for its next part
@@ -95,6 +97,7 @@ class TerminalRuntime:
         *,
         relay: Relay | None = None,
         drivers: list[Driver] | None = None,
+        door_inputs: DoorInputs | None = None,
     ) -> None:
         self.config = config
         self.stop_event = stop or threading.Event()
@@ -124,7 +127,13 @@ class TerminalRuntime:
             lockout=Lockout.loads(self.store.state("lockout"), self._lockout_policy),
         )
         self.relay = relay if relay is not None else make_relay(config)
-        self.doors = DoorController(self.relay, config.relay.pulse_ms / 1000)
+        self.supervisor = DoorSupervisor(
+            config.terminal_id,
+            {d.door: d.held_open_seconds if d.contact_line is not None else None for d in config.doors},
+            time.monotonic(),
+        )
+        self.doors = DoorController(self.relay, config.relay.pulse_ms / 1000, self._lock_changed)
+        self.door_inputs = door_inputs if door_inputs is not None else make_door_inputs(config)
         self.faces: FaceService | None = None
         if config.face is not None:
             # Without a face camera the engine still serves photos presented through the control socket.
@@ -163,9 +172,11 @@ class TerminalRuntime:
         self._events.put(Presented(presentation, reply))
         return reply
 
-    def _control_dispatch(self, request: Presentation | PhotoPresented | str, reply: Future[dict[str, Any]]) -> None:
+    def _control_dispatch(self, request: Request, reply: Future[dict[str, Any]]) -> None:
         if isinstance(request, PhotoPresented):
             self._present_photo(request, reply)
+        elif isinstance(request, DoorAction):
+            self._drive_door(request, reply)
         elif isinstance(request, str):
             self._events.put(ControlOp(request, reply))
         else:
@@ -187,6 +198,18 @@ class TerminalRuntime:
             reply.set_result({"error": attempt})
         else:
             self._events.put(Presented(attempt, reply))
+
+    def _drive_door(self, request: DoorAction, reply: Future[dict[str, Any]]) -> None:
+        # On the control socket's thread: the simulated inputs hand the loop a signal carrying the reply.
+        if not isinstance(self.door_inputs, SimulatedDoorInputs):
+            reply.set_result(
+                {"error": "this terminal's door inputs are not simulated ([door_inputs] driver); use the real door"}
+            )
+            return
+        try:
+            self.door_inputs.drive(request.door, request.action, reply)
+        except ValueError as exc:
+            reply.set_result({"error": str(exc)})
 
     def _default_door(self) -> int | None:
         # Read from another thread: a dict copy of a few doors; a stale answer only names a door to decide on.
@@ -218,6 +241,12 @@ class TerminalRuntime:
             except Exception:
                 # A broken reader or camera must not stop the other ways in.
                 log.exception("an input driver failed to start; the terminal carries on without it")
+        if self.door_inputs is not None:
+            try:
+                self.door_inputs.start(self._events.put)
+            except Exception:
+                log.exception("the door inputs failed to start; doors open and lock but are not supervised")
+                self.door_inputs = None
         try:
             while not self.stop_event.is_set():
                 # While idle, build the next app-code table in small slices; otherwise wait for input.
@@ -267,6 +296,29 @@ class TerminalRuntime:
         if presented.reply is not None:
             presented.reply.set_result({"door": verdict.door, "granted": verdict.granted, "message": verdict.message})
 
+    def _lock_changed(self, door: int, unlocked: bool, now: float) -> None:
+        self._keep_alarms(self.supervisor.lock_changed(door, unlocked, now))
+
+    def _on_door_signal(self, event: DoorSignal) -> None:
+        now = time.monotonic()
+        if event.signal is Signal.EXIT:
+            # Unlocks like a grant (so the opening that follows is authorised) but is no access decision.
+            log.info("door %d: exit request", event.door)
+            self.doors.open(event.door, now)
+        else:
+            self._keep_alarms(self.supervisor.signal(event.door, event.signal, now))
+        if event.reply is not None:
+            event.reply.set_result({"door": event.door, "state": self.supervisor.state(event.door)})
+
+    def _keep_alarms(self, alarms: list[EventRecord]) -> None:
+        for alarm in alarms:
+            self.store.record_decision(alarm)
+        if alarms:
+            self.outbox.added()
+
+    def _publish_doors(self) -> None:
+        self.link.publish_retained(Channel.DOORS, encode(self.supervisor.message()))
+
     def _wrong_guess(self, verdict: Verdict, now: datetime) -> None:
         lockout = self.engine.lockout.failure(now.timestamp())
         if lockout is not None:
@@ -296,6 +348,7 @@ class TerminalRuntime:
                 "link": self.state.value,
                 "applied_seq": self.store.applied_seq(),
                 "doors": sorted(self.engine.policy.doors),
+                "door_states": self.supervisor.states(),
                 "locked_out_for_s": round(self.engine.lockout.remaining(now), 1),
                 "unsent_events": self.store.event_count(),
                 "face": self._face_status(),
@@ -319,6 +372,7 @@ class TerminalRuntime:
                 self.faces.hold()
             self.link.online()
             self.state = LinkState.ONLINE
+            self._publish_doors()
             self.outbox.resend_all()
             self._announce()
             if self.store.pending_erasures():
@@ -332,6 +386,8 @@ class TerminalRuntime:
             self._decide(event)
         elif isinstance(event, ControlOp):
             self._control(event)
+        elif isinstance(event, DoorSignal):
+            self._on_door_signal(event)
         elif isinstance(event, NewEvents):
             self.store.add_events(event.events)
             self.outbox.added()
@@ -396,6 +452,7 @@ class TerminalRuntime:
     def _tick(self) -> None:
         now = time.monotonic()
         self.doors.tick(now)
+        self._keep_alarms(self.supervisor.tick(now))
         self.commands.tick()
         if self.sync.busy() and now - self.sync.last_progress > SYNC_STALL_TIMEOUT:
             self.sync.abandon("no next part within the timeout")
@@ -411,6 +468,8 @@ class TerminalRuntime:
         if self._resync_wanted and now - self._last_birth >= RESYNC_MIN_INTERVAL:
             self._resync_wanted = False
             self._announce()
+        if self.supervisor.changed:
+            self._publish_doors()
         self.outbox.deliver(now, lambda body: self.link.publish(Channel.EVENTS, body))
 
     def _announce(self, verify: bool = False) -> None:
@@ -434,6 +493,11 @@ class TerminalRuntime:
                 driver.stop()
             except Exception:
                 log.exception("an input driver failed to stop cleanly")
+        if self.door_inputs is not None:
+            try:
+                self.door_inputs.stop()
+            except Exception:
+                log.exception("the door inputs failed to stop cleanly")
         if self.control is not None:
             self.control.stop()
         if self.faces is not None:

@@ -3,7 +3,7 @@
 paho calls back on its own network thread; each callback only hands the loop a Connected, Disconnected or
 Incoming event, and everything else (what to subscribe, what to send) is the loop thread's call. Every
 message the terminal sends is QoS 1 and not retained, except its own availability (retained, with an
-`offline` last will for a crash).
+`offline` last will for a crash) and its doors' states (retained, sent again on every connect).
 """
 
 from __future__ import annotations
@@ -95,6 +95,10 @@ class ServerLink:
     def publish(self, channel: Channel, body: bytes) -> None:
         """Send a message on one of this terminal's channels (QoS 1, never retained)."""
         self._client.publish(self.topic[channel], body, qos=1, retain=False)
+
+    def publish_retained(self, channel: Channel, body: bytes) -> None:
+        """Send a state whose latest copy the broker keeps for every later subscriber (QoS 1, retained)."""
+        self._client.publish(self.topic[channel], body, qos=1, retain=True)
 
     def close(self, *, say_offline: bool) -> None:
         """Disconnect; a clean stop while online announces offline itself (the last will covers crashes)."""

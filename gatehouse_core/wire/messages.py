@@ -3,7 +3,8 @@
 Server to terminal (signed, see `signing`): Delta (journal changes in a sequence range), SnapshotPart
 (a whole roster in parts), InSync (the answer to a birth is complete), Receipt (events stored, erasures
 recorded) and Command (open a door, resync, capture a card). Terminal to server (the broker authenticates
-the terminal and its ACL pins the topic): Birth, Ack, EventBatch and CommandReply.
+the terminal and its ACL pins the topic): Birth, Ack, EventBatch and CommandReply; and DoorStates, retained,
+so that whoever subscribes learns each door's state at once.
 
 A birth may carry a nonce, new on every connection. The server answers it on the sync topic with what the
 terminal lacks and then an InSync echoing the nonce: MQTT keeps one topic in order, so once the terminal
@@ -32,6 +33,9 @@ __all__ = [
     "CommandReply",
     "Decision",
     "Delta",
+    "DoorState",
+    "DoorStates",
+    "DoorStatus",
     "EntryMethod",
     "Erased",
     "EventBatch",
@@ -213,6 +217,38 @@ class EventRecord(WireModel):
         if not EARLIEST_EVENT <= self.at <= LATEST_EVENT:
             raise ValueError("event time is outside 2000-2100")
         return self
+
+
+class DoorState(enum.StrEnum):
+    """A supervised door's state, from its lock and its door contact (terminals/door_state.py)."""
+
+    LOCKED = "locked"  # closed and locked
+    UNLOCKED = "unlocked"  # closed, lock released (a grant, an exit request, a console open)
+    OPEN = "open"  # opened while released; within its held-open limit
+    HELD_OPEN = "held_open"  # opened while released and still open past its held-open limit (alarm)
+    FORCED_OPEN = "forced_open"  # opened while locked, without a grant or exit request (alarm)
+
+
+class DoorStatus(WireModel):
+    """One door's state and when it entered it; a door without a contact is only ever locked or unlocked."""
+
+    door: Ident
+    state: DoorState
+    supervised: bool
+    since: AwareDatetime
+
+
+MAX_DOORS_PER_TERMINAL = 64
+
+
+class DoorStates(WireModel):
+    """Every door of one terminal, published retained on each change and on each connect."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["doors"] = "doors"
+    terminal: TerminalId
+    doors: Annotated[tuple[DoorStatus, ...], Field(max_length=MAX_DOORS_PER_TERMINAL)]
+    at: AwareDatetime
 
 
 class EventBatch(WireModel):

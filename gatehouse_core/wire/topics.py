@@ -25,6 +25,7 @@ class Channel(StrEnum):
     COMMAND = "cmd"  # server -> terminal, signed: open a door, resync, capture a card; never retained
     REPLY = "reply"  # terminal -> server: the outcome of a command (and a captured card's UID); never retained
     RECEIPT = "receipt"  # server -> terminal, signed: events stored and erasures recorded, so it may purge
+    DOORS = "doors"  # terminal -> all, retained: each door's supervised state (DoorStates), on change and connect
 
 
 STATUS_ONLINE = b"online"

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from gatehouse_core.wire.messages import MAX_MESSAGE_BYTES, WIRE_VERSION, Birth, MessageError, decode, encode
+from gatehouse_core.wire.messages import (
+    MAX_MESSAGE_BYTES,
+    WIRE_VERSION,
+    Birth,
+    DoorState,
+    DoorStates,
+    DoorStatus,
+    MessageError,
+    decode,
+    encode,
+)
 
 ROSTER_HASH = "0123456789abcdef" * 4
 
@@ -145,3 +156,31 @@ def test_birth_nonce_is_optional_and_checked() -> None:
 def test_birth_with_a_malformed_nonce_is_rejected(nonce: Any) -> None:
     with pytest.raises(MessageError, match="invalid Birth"):
         decode(Birth, payload(birth_dict(nonce=nonce)))
+
+
+# ---- door states (retained, terminal -> all) -------------------------------------------------------------------
+
+
+def test_door_states_round_trip_and_refuse_what_is_not_a_door_state() -> None:
+    since = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    states = DoorStates(
+        terminal="t-1",
+        doors=(
+            DoorStatus(door=1, state=DoorState.FORCED_OPEN, supervised=True, since=since),
+            DoorStatus(door=2, state=DoorState.UNLOCKED, supervised=False, since=since),
+        ),
+        at=since,
+    )
+    body = encode(states)
+    assert decode(DoorStates, body) == states
+    assert b'"type":"doors"' in body and b'"state":"forced_open"' in body
+    for bad in (
+        body.replace(b"forced_open", b"ajar"),
+        body.replace(b'"door":1', b'"door":0'),
+        body.replace(b'"supervised":true', b'"supervised":"yes"'),
+        body.replace(b'"type":"doors"', b'"type":"doors","extra":1'),
+        body.replace(b"+00:00", b"").replace(b"Z", b""),
+    ):
+        with pytest.raises(MessageError):
+            decode(DoorStates, bad)
+    assert {s.value for s in DoorState} == {"locked", "unlocked", "open", "held_open", "forced_open"}

@@ -15,7 +15,7 @@ TERMINAL_TOML = (
 
 
 def test_the_terminal_command_has_the_door_tools_and_nothing_of_the_server():
-    assert set(main.commands) == {"run", "present", "status", "clear-lockout"}
+    assert set(main.commands) == {"run", "present", "door", "status", "clear-lockout"}
 
 
 def test_a_valid_config_passes_check(tmp_path: Path):
