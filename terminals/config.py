@@ -209,7 +209,9 @@ class TerminalConfig(StrictModel):
             if entry.door in seen:
                 raise ValueError(f"door {entry.door} appears twice in [[doors]]")
             seen.add(entry.door)
-            if self.door_inputs.driver != "gpio":
+            if entry.rex_line is not None and relay.driver == "gpio" and str(entry.door) not in relay.gpio_lines:
+                raise ValueError(f"door {entry.door} has an exit button but no relay line in relay.gpio_lines to open")
+            if inputs.driver != "gpio":
                 continue
             for line, what in ((entry.contact_line, "contact"), (entry.rex_line, "exit button")):
                 if line is None:

@@ -35,11 +35,15 @@ class Signal(enum.Enum):
 
 @dataclass(frozen=True)
 class DoorSignal:
-    """One door input's report, for the loop; `reply` is set for the control socket's simulated ones."""
+    """One door input's report, for the loop; `reply` is set for the control socket's simulated ones.
+
+    `initial` marks a contact's first reading when the driver starts: an open door then is not forced.
+    """
 
     door: int
     signal: Signal
     reply: Future[dict[str, Any]] | None = field(default=None, compare=False)
+    initial: bool = False
 
 
 Emit = Callable[[DoorSignal], None]
@@ -155,7 +159,8 @@ class GpioDoorInputs:
         contacts = list(self._contacts)
         if contacts:
             for offset, value in zip(contacts, self._request.get_values(contacts), strict=True):
-                emit(DoorSignal(self._contacts[offset], Signal.OPENED if value == self._active else Signal.CLOSED))
+                signal = Signal.OPENED if value == self._active else Signal.CLOSED
+                emit(DoorSignal(self._contacts[offset], signal, initial=True))
         self._thread = threading.Thread(target=self._watch, args=(emit,), name="door-inputs", daemon=True)
         self._thread.start()
 

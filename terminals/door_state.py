@@ -12,8 +12,9 @@ device, so the terminal's loop owns it and tests drive it with any times they li
 - held open / forced open last until the contact closes (a grant meanwhile does not clear them).
 - closing returns to locked, or to unlocked while the unlock time still runs.
 
-A door without a contact is not supervised: it is only ever locked or unlocked. A door found open when the
-terminal starts counts as open (authorised) from then: its history is unknown, so only the held-open limit applies.
+A door without a contact is not supervised: it is only ever locked or unlocked. A contact's first reading (the
+GPIO driver reads every contact when it starts) goes through `found`: a door found open counts as open
+(authorised) from then, as its history is unknown, so only the held-open limit applies.
 """
 
 from __future__ import annotations
@@ -37,15 +38,15 @@ class Change:
 class DoorMachine:
     """The state of one door; each input returns the change it caused, or None."""
 
-    def __init__(self, held_open_s: float | None, now: float, *, contact_open: bool = False) -> None:
-        """`held_open_s` None: the door has no contact and is not supervised."""
+    def __init__(self, held_open_s: float | None, now: float) -> None:
+        """`held_open_s` None: the door has no contact and is not supervised. A door starts closed and locked."""
         if held_open_s is not None and held_open_s <= 0:
             raise ValueError("the held-open limit must be positive")
         self.held_open_s = held_open_s
         self.released = False
-        self.is_open = self.supervised and contact_open
-        self.opened_at = now if self.is_open else 0.0
-        self.state = DoorState.OPEN if self.is_open else DoorState.LOCKED
+        self.is_open = False
+        self.opened_at = 0.0
+        self.state = DoorState.LOCKED
         self.since = now
 
     @property
@@ -83,6 +84,16 @@ class DoorMachine:
         if self.released:
             return self._enter(DoorState.OPEN, now)
         return self._enter(DoorState.FORCED_OPEN, now, DOOR_FORCED)
+
+    def found(self, is_open: bool, now: float) -> Change | None:
+        """The contact's first reading: an open door is open (not forced), its held-open limit running from now."""
+        if not self.supervised or is_open == self.is_open:
+            return None
+        self.is_open = is_open
+        if not is_open:
+            return self._enter(self._closed_state(), now)
+        self.opened_at = now
+        return self._enter(DoorState.OPEN, now)
 
     def tick(self, now: float) -> Change | None:
         """Time passed: an authorised opening past the held-open limit becomes held open."""

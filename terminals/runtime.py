@@ -306,7 +306,7 @@ class TerminalRuntime:
             log.info("door %d: exit request", event.door)
             self.doors.open(event.door, now)
         else:
-            self._keep_alarms(self.supervisor.signal(event.door, event.signal, now))
+            self._keep_alarms(self.supervisor.signal(event.door, event.signal, now, initial=event.initial))
         if event.reply is not None:
             event.reply.set_result({"door": event.door, "state": self.supervisor.state(event.door)})
 

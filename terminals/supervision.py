@@ -68,11 +68,13 @@ class DoorSupervisor:
         change = machine.lock_released(now) if released else machine.lock_engaged(now)
         return self._changed(door, change)
 
-    def signal(self, door: int, signal: Signal, now: float) -> list[EventRecord]:
-        """A contact reading (an exit request is the loop's: it releases the lock)."""
-        if signal is Signal.EXIT or door not in self._machines:
+    def signal(self, door: int, signal: Signal, now: float, *, initial: bool = False) -> list[EventRecord]:
+        """A contact reading, `initial` if the driver's first (an exit request is the loop's: it releases the lock)."""
+        machine = self._machines.get(door)
+        if signal is Signal.EXIT or machine is None:
             return []
-        return self._changed(door, self._machines[door].contact(signal is Signal.OPENED, now))
+        is_open = signal is Signal.OPENED
+        return self._changed(door, machine.found(is_open, now) if initial else machine.contact(is_open, now))
 
     def tick(self, now: float) -> list[EventRecord]:
         """Held-open limits that ran out."""

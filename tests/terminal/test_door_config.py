@@ -66,6 +66,10 @@ def test_a_door_entry_takes_its_lines_polarity_and_held_limit() -> None:
             },
             "GPIO line 17 is both door 3's contact and door 3's relay",
         ),
+        (
+            {"relay": {"driver": "gpio", "gpio_lines": {"3": 17}}, "doors": [{"door": 4, "rex_line": 5}]},
+            "door 4 has an exit button but no relay line",
+        ),
         ({"door_inputs": {"driver": "gpio", "debounce_ms": 5000}}, "less than or equal to 1000"),
         ({"door_inputs": {"driver": "serial"}}, "'simulated' or 'gpio'"),
     ],
@@ -79,6 +83,7 @@ def test_a_door_entry_takes_its_lines_polarity_and_held_limit() -> None:
         "door-twice",
         "inputs-share-line",
         "input-on-relay-line",
+        "exit-without-relay-line",
         "debounce-too-long",
         "unknown-driver",
     ],

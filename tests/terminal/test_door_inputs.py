@@ -195,7 +195,7 @@ def test_gpio_inputs_report_the_contacts_then_each_edge_and_release_on_stop(gpio
     heard = Heard()
     inputs.start(heard)
     try:
-        assert heard.next() == DoorSignal(1, Signal.OPENED)
+        assert heard.next() == DoorSignal(1, Signal.OPENED, initial=True)
         request.edge(5, rising=False)
         assert heard.next() == DoorSignal(1, Signal.CLOSED)
         request.edge(7, rising=True)

@@ -106,15 +106,23 @@ def test_a_repeated_reading_changes_nothing(is_open: bool) -> None:
     assert machine.state is state
 
 
-def test_a_door_open_at_start_counts_as_open_and_can_be_held() -> None:
-    machine = DoorMachine(HELD, 100.0, contact_open=True)
-    assert machine.state is DoorState.OPEN
-    assert machine.tick(100 + HELD) == Change(DoorState.HELD_OPEN, DOOR_HELD_OPEN)
+def test_a_door_found_open_at_start_counts_as_open_and_can_be_held() -> None:
+    machine = door()
+    assert machine.found(True, 101.0) == Change(DoorState.OPEN)
+    assert machine.tick(101 + HELD) == Change(DoorState.HELD_OPEN, DOOR_HELD_OPEN)
+    assert machine.contact(False, 200) == Change(DoorState.LOCKED)
+
+
+def test_a_door_found_closed_at_start_stays_as_it_is() -> None:
+    machine = door()
+    assert machine.found(False, 101.0) is None
+    assert machine.state is DoorState.LOCKED
 
 
 def test_a_door_without_a_contact_is_only_locked_or_unlocked() -> None:
-    machine = DoorMachine(None, 100.0, contact_open=True)
+    machine = DoorMachine(None, 100.0)
     assert (machine.state, machine.supervised) == (DoorState.LOCKED, False)
+    assert machine.found(True, 100.5) is None
     assert machine.contact(True, 101) is None
     assert machine.lock_released(102) == Change(DoorState.UNLOCKED)
     assert machine.tick(1000) is None

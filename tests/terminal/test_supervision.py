@@ -55,6 +55,14 @@ def test_held_open_alarm_after_the_limit_and_none_for_a_granted_opening() -> Non
     assert sup.tick(30.0) == []
 
 
+def test_a_door_found_open_when_the_inputs_start_is_open_not_forced() -> None:
+    sup = supervisor()
+    assert sup.signal(1, Signal.OPENED, 1.0, initial=True) == []
+    assert sup.state(1) == "open"
+    (alarm,) = sup.tick(11.0)
+    assert alarm.reason == "door_held_open"
+
+
 def test_an_exit_signal_is_left_to_the_loop() -> None:
     sup = supervisor()
     sup.message()
