@@ -238,7 +238,7 @@ class DoorStatus(WireModel):
     since: AwareDatetime
 
 
-MAX_DOORS_PER_TERMINAL = 64
+MAX_DOORS_PER_TERMINAL = 1000  # far more than one terminal serves; about 100 KB, well under MAX_MESSAGE_BYTES
 
 
 class DoorStates(WireModel):

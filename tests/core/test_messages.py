@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from gatehouse_core.wire.messages import (
+    MAX_DOORS_PER_TERMINAL,
     MAX_MESSAGE_BYTES,
     WIRE_VERSION,
     Birth,
@@ -184,3 +185,15 @@ def test_door_states_round_trip_and_refuse_what_is_not_a_door_state() -> None:
         with pytest.raises(MessageError):
             decode(DoorStates, bad)
     assert {s.value for s in DoorState} == {"locked", "unlocked", "open", "held_open", "forced_open"}
+
+
+def test_door_states_of_the_most_doors_fit_in_one_message() -> None:
+    since = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    doors = tuple(
+        DoorStatus(door=door, state=DoorState.HELD_OPEN, supervised=True, since=since)
+        for door in range(1, MAX_DOORS_PER_TERMINAL + 1)
+    )
+    body = encode(DoorStates(terminal="t" * 64, doors=doors, at=since))
+    assert len(body) < MAX_MESSAGE_BYTES
+    with pytest.raises(ValidationError):
+        DoorStates(terminal="t-1", doors=(*doors, doors[0]), at=since)
