@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from gatehouse_core.wire.messages import Decision, EntryMethod, EventRecord
 from server.models import AccessEvent, FaceTemplate, Person, Terminal, UTCDateTime, VisitorPass, terminal_doors, utcnow
+from server.services.reports import day_counts
 from server.services.session import DbSession
 from server.services.visitors import passes as pass_service
 
@@ -84,7 +85,7 @@ def ingest(session: DbSession, batches: Sequence[tuple[Sender, Sequence[EventRec
             stmt = postgresql.insert(AccessEvent).on_conflict_do_nothing(index_elements=["event_uid"])
         else:
             stmt = sqlite.insert(AccessEvent).on_conflict_do_nothing(index_elements=["event_uid"])
-        # Only events stored now (not redeliveries) count against their visitor pass or a template's use.
+        # Only events stored now (not redeliveries) count against their visitor pass, a template's use or a day.
         stored = session.execute(
             stmt.returning(
                 AccessEvent.pass_id,
@@ -93,9 +94,12 @@ def ingest(session: DbSession, batches: Sequence[tuple[Sender, Sequence[EventRec
                 AccessEvent.site_id,
                 AccessEvent.person_pseudonym,
                 AccessEvent.occurred_at,
+                AccessEvent.door_id,
+                AccessEvent.reason,
             ),
             rows,
         ).all()
+        day_counts.count_events(session, stored)
         pass_service.count_uses(
             session, [row.pass_id for row in stored if row.pass_id is not None and row.decision is Decision.GRANT]
         )

@@ -29,7 +29,16 @@ from server.models.people import (
     StaleReason,
 )
 from server.models.privacy import Alarm, AlarmKind, PrivacyAssessment, PrivacyNotice
-from server.models.records import AccessEvent, AuditEntry, ConsoleRole, Decision, EntryMethod, JournalEntry, JournalKind
+from server.models.records import (
+    AccessEvent,
+    AuditEntry,
+    ConsoleRole,
+    Decision,
+    EntryMethod,
+    EventDayCount,
+    JournalEntry,
+    JournalKind,
+)
 from server.models.site import Door, Site, Terminal, TerminalStatus, terminal_doors
 from server.models.users import ConsoleUser
 
@@ -57,6 +66,7 @@ __all__ = [
     "ErasureConfirmation",
     "ErasureReason",
     "ErasureReceipt",
+    "EventDayCount",
     "FaceTemplate",
     "Holiday",
     "ImportJob",

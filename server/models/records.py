@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gatehouse_core.wire.messages import Decision, EntryMethod
@@ -51,6 +51,36 @@ class AccessEvent(Base):
     reason: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventDayCount(Base):
+    """How many access events of one kind a site had on one of its calendar days (its time zone): a rollup.
+
+    Counted in the transaction that stores each event (services.reports.day_counts), so the dashboard reads a
+    few rows per site and day instead of the events. Only counts: no person, pseudonym or credential value, so
+    retention and erasure of events leave it alone. `door_id` is the door of a granted entry, else 0 (refusals and
+    alarms are counted per site); no foreign key: a removed door's counts stay, and the unique key needs no NULLs
+    (which never conflict).
+    `enrolled`: a granted entry by someone with a face template under a live consent when the event was stored.
+    """
+
+    __tablename__ = "event_day_counts"
+    # The dimensions, led by those the dashboard reads by: a site's days of one decision are one range of it.
+    __table_args__ = (
+        UniqueConstraint(
+            "site_id", "decision", "day", "method", "door_id", "reason", "enrolled", name="uq_event_day_counts_key"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    door_id: Mapped[int] = mapped_column(Integer)
+    method: Mapped[EntryMethod] = mapped_column(str_enum(EntryMethod))
+    decision: Mapped[Decision] = mapped_column(str_enum(Decision, length=8))
+    reason: Mapped[str] = mapped_column(String(32))
+    enrolled: Mapped[bool] = mapped_column(Boolean)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class AuditEntry(Base):
