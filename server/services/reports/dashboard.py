@@ -1,8 +1,8 @@
 """Figures for the console's dashboard and terminals page: terminals, sync lag, deletions, alarms, door activity.
 
-Every query stays cheap with a million access events: door activity is counted per site and day by GROUP BY
-over an index (reports.activity, closed days kept between requests), alarms per site over the decision index
-(reports.alarm_board), and nothing counts the whole events table.
+Every query stays cheap with a million access events: door activity is read from the daily counts
+(reports.activity), alarms per site over the decision index (reports.alarm_board), and nothing counts the whole
+events table.
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def _kept(cache: ReportCache | None, name: str, at: datetime, count: Callable[[]
 
 
 def dashboard(session: DbSession, at: datetime | None = None, cache: ReportCache | None = None) -> Dashboard:
-    """The dashboard's figures at `at` (now by default); closed days' door activity from `cache` if given."""
+    """The dashboard's figures at `at` (now by default); counts over all people from `cache` while fresh."""
     at = at or utcnow()
     lines = terminal_lines(session, doors=False)
     by_status = {status: [line for line in lines if line.terminal.status is status] for status in TerminalStatus}
@@ -236,7 +236,7 @@ def dashboard(session: DbSession, at: datetime | None = None, cache: ReportCache
     pending, overdue = deletions(session, at)
 
     board = alarm_board(session, at)
-    doors = activity(session, at, cache)
+    doors = activity(session, at)
     today = {method: doors.today.entries.get(method, 0) for method in EntryMethod}
     return Dashboard(
         at=at,

@@ -27,7 +27,8 @@ from server.services.reports import alarm_board
 from server.services.reports import dashboard as service
 from server.services.terminals import terminals
 from tests.conftest import TEST_ACTOR, login
-from tests.server.console.test_events import add_events, event_ids, make_site, make_terminal
+from tests.server.console.test_events import event_ids, make_site, make_terminal
+from tests.server.services.test_day_counts import record_events
 
 
 def local_midnight(timezone: str) -> datetime:
@@ -84,7 +85,7 @@ def seeded(app):
     db.session.commit()
 
     east_start, west_start = local_midnight(east.timezone), local_midnight(west.timezone)
-    add_events(
+    record_events(
         # Today at each site, in its own time zone.
         {"site": east, "door": gate, "terminal": online, "at": east_start + timedelta(seconds=1)},
         {"site": east, "door": gate, "terminal": online, "at": east_start + timedelta(seconds=2)},

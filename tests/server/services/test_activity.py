@@ -1,48 +1,29 @@
-"""Door activity for the dashboard: site days, per-day counts, refusals, busiest doors, face fallback, the cache."""
+"""Door activity for the dashboard: per-day counts, refusals, busiest doors, face fallback, people counts."""
 
 from __future__ import annotations
 
-import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from gatehouse_core.sealed import seal
 from gatehouse_core.wire.messages import Decision, EntryMethod
 from server.extensions import db
-from server.models import ConsentChannel, ConsentRecord, FaceTemplate, utcnow
+from server.models import utcnow
 from server.services.access import sites
 from server.services.reports import activity
 from server.services.reports import dashboard as service
 from server.services.reports.activity import ReportCache
+from server.services.reports.day_counts import recount
 from tests.conftest import TEST_ACTOR
-from tests.server.console.test_events import add_events, make_site
+from tests.server.console.test_events import make_site
+from tests.server.services.test_day_counts import give_face, record_events
 
 
-def give_face(person, keys):
-    """Record a desk consent and a face template for `person`."""
-    consent = ConsentRecord(person=person, site_id=person.site_id, notice_sha256="0" * 64, channel=ConsentChannel.DESK)
-    db.session.add(consent)
-    db.session.flush()
-    template = FaceTemplate(
-        person=person,
-        consent_id=consent.id,
-        model_id="test-model",
-        sealed_vector=seal(keys.template_key, b"\0" * 2048, f"template:{person.id}"),
-    )
-    db.session.add(template)
-    db.session.commit()
-    return consent
-
-
-def test_site_days_are_the_sites_calendar_days_across_a_dst_change():
-    at = datetime(2025, 3, 10, 12, tzinfo=UTC)  # Los Angeles moved to summer time on 9 March
-    days = activity.site_days(1, "America/Los_Angeles", at, count=3)
-    assert [d.day for d in days] == [date(2025, 3, 8), date(2025, 3, 9), date(2025, 3, 10)]
-    assert days[0].start == datetime(2025, 3, 8, 8, tzinfo=UTC)
-    assert days[1].end - days[1].start == timedelta(hours=23)  # the short day
-    assert days[2].start == datetime(2025, 3, 10, 7, tzinfo=UTC)
-    assert all(a.end == b.start for a, b in itertools.pairwise(days))
+def site_start(site, at):
+    """The UTC start of the site's calendar day containing `at`."""
+    zone = ZoneInfo(site.timezone)
+    return datetime.combine(at.astimezone(zone).date(), time(), tzinfo=zone).astimezone(UTC)
 
 
 @pytest.fixture
@@ -59,32 +40,33 @@ def yard(app):
 def test_days_methods_refusals_and_doors(yard):
     site, gate, shed = yard
     at = utcnow()
-    today = activity.site_days(site.id, site.timezone, at, 1)[0]
-    three_ago = today.start - timedelta(days=3)
-    add_events(
-        {"site": site, "door": gate, "at": today.start + timedelta(minutes=1)},
-        {"site": site, "door": gate, "method": EntryMethod.FACE, "at": today.start + timedelta(minutes=2)},
+    start = site_start(site, at)
+    three_ago = start - timedelta(days=3)
+    record_events(
+        {"site": site, "door": gate, "at": start + timedelta(minutes=1)},
+        {"site": site, "door": gate, "method": EntryMethod.FACE, "at": start + timedelta(minutes=2)},
         {"site": site, "door": shed, "at": three_ago + timedelta(hours=1)},
         {"site": site, "door": shed, "method": EntryMethod.APP_CODE, "at": three_ago + timedelta(hours=2)},
         {"site": site, "door": gate, "decision": Decision.DENY, "reason": "outside_schedule", "at": three_ago},
-        {"site": site, "door": gate, "decision": Decision.DENY, "reason": "unknown", "at": today.start},
+        {"site": site, "door": gate, "decision": Decision.DENY, "reason": "unknown", "at": start},
         {
             "site": site,
             "door": gate,
             "method": EntryMethod.FACE,
             "decision": Decision.DENY,
             "reason": "unknown",
-            "at": today.start + timedelta(seconds=5),
+            "at": start + timedelta(seconds=5),
         },
         # Alarms are neither entries nor refusals; before the window, nothing counts.
-        {"site": site, "door": gate, "decision": Decision.ALARM, "reason": "brute_force", "at": today.start},
-        {"site": site, "door": gate, "at": today.start - timedelta(days=activity.WINDOW_DAYS)},
+        {"site": site, "door": gate, "decision": Decision.ALARM, "reason": "brute_force", "at": start},
+        {"site": site, "door": gate, "at": start - timedelta(days=activity.WINDOW_DAYS)},
     )
     found = activity.activity(db.session, at)
-    assert len(found.days) == activity.WINDOW_DAYS and found.last_day == today.day
+    today = start.astimezone(ZoneInfo(site.timezone)).date()
+    assert len(found.days) == activity.WINDOW_DAYS and found.last_day == today
     by_day = dict(found.days)
-    assert by_day[today.day].entries == {EntryMethod.CARD: 1, EntryMethod.FACE: 1}
-    assert by_day[today.day - timedelta(days=3)].entries == {EntryMethod.CARD: 1, EntryMethod.APP_CODE: 1}
+    assert by_day[today].entries == {EntryMethod.CARD: 1, EntryMethod.FACE: 1}
+    assert by_day[today - timedelta(days=3)].entries == {EntryMethod.CARD: 1, EntryMethod.APP_CODE: 1}
     assert found.today.refusals == {"unknown": 2} and found.today.face_refusals == 1
     assert found.window.refusals == {"unknown": 2, "outside_schedule": 1}
     assert found.window.doors == {gate.id: 2, shed.id: 2} and found.today.doors == {gate.id: 2}
@@ -101,8 +83,8 @@ def test_fallback_counts_entries_at_face_doors_by_people_with_a_face(yard, make_
     give_face(with_face, keys)
     give_face(withdrawn, keys).withdrawn_at = utcnow() - timedelta(days=1)
     db.session.commit()
-    start = activity.site_days(site.id, site.timezone, utcnow(), 1)[0].start
-    add_events(
+    start = site_start(site, utcnow())
+    record_events(
         {"site": site, "door": gate, "pseudonym": with_face.pseudonym, "method": EntryMethod.FACE, "at": start},
         {"site": site, "door": gate, "pseudonym": with_face.pseudonym, "at": start},  # a fallback
         {"site": site, "door": shed, "pseudonym": with_face.pseudonym, "at": start},  # no face at this door
@@ -123,29 +105,37 @@ def test_fallback_counts_entries_at_face_doors_by_people_with_a_face(yard, make_
     assert service.face_use(db.session).face_sites == 0
 
 
-def test_the_cache_keeps_closed_days_and_recounts_one_a_late_event_falls_on(yard):
+def test_a_late_event_and_an_event_at_a_days_edge_land_on_their_own_days(yard):
     site, gate, _shed = yard
     at = utcnow()
-    days = activity.site_days(site.id, site.timezone, at, activity.WINDOW_DAYS, face_doors=(gate.id,))
-    yesterday, week_ago = days[-2], days[-8]
-    add_events({"site": site, "door": gate, "at": yesterday.start}, {"site": site, "door": gate, "at": week_ago.start})
-    cache = ReportCache()
-    first = activity.activity(db.session, at, cache)
-    assert cache.get(yesterday) is not None and cache.get(days[-1]) is None  # today is never kept
-    assert first.window.entries[EntryMethod.CARD] == 2
-    # A terminal that was offline delivers an event of yesterday: that day alone is counted again.
-    kept_week_ago = cache.get(week_ago)
-    add_events({"site": site, "door": gate, "at": yesterday.start + timedelta(hours=1)})
-    second = activity.activity(db.session, at, cache)
-    assert dict(second.days)[yesterday.day].entries[EntryMethod.CARD] == 2
-    assert cache.get(week_ago) is kept_week_ago
-    # Today's events never touch the kept days, and are counted on every call.
-    add_events({"site": site, "door": gate, "at": at - timedelta(seconds=1)})
-    third = activity.activity(db.session, at, cache)
-    assert cache.get(week_ago) is kept_week_ago and third.today.entries[EntryMethod.CARD] == 1
-    # After the cache's time to live every day is counted again (a deletion shows then).
-    later = activity.activity(db.session, at + cache.ttl + timedelta(seconds=1), cache)
-    assert cache.get(week_ago) is not kept_week_ago and later.window.entries[EntryMethod.CARD] >= 3
+    start = site_start(site, at)
+    record_events({"site": site, "door": gate, "at": start - timedelta(days=1)})
+    first = activity.activity(db.session, at)
+    # A terminal that was offline delivers an event of yesterday, and one of the last second of the day before.
+    record_events(
+        {"site": site, "door": gate, "at": start - timedelta(hours=1)},
+        {"site": site, "door": gate, "at": start - timedelta(days=1, seconds=1)},
+    )
+    again = activity.activity(db.session, at)
+    yesterday = first.last_day - timedelta(days=1)
+    assert dict(first.days)[yesterday].entries[EntryMethod.CARD] == 1
+    assert dict(again.days)[yesterday].entries[EntryMethod.CARD] == 2
+    assert dict(again.days)[yesterday - timedelta(days=1)].entries[EntryMethod.CARD] == 1
+    assert again.today.entries == {}
+
+
+def test_a_fallback_is_judged_by_the_face_enrolled_when_the_event_was_stored(yard, make_person, keys):
+    site, gate, _shed = yard
+    person = make_person(site, "Has Face")
+    consent = give_face(person, keys)
+    record_events({"site": site, "door": gate, "pseudonym": person.pseudonym, "at": site_start(site, utcnow())})
+    consent.withdrawn_at = utcnow()
+    db.session.commit()
+    assert activity.activity(db.session).today.enrolled == {EntryMethod.CARD: 1}
+    # Counting every event again (the migration) judges by the faces enrolled then.
+    recount(db.session)
+    db.session.commit()
+    assert activity.activity(db.session).today.enrolled == {}
 
 
 def test_people_figures_are_kept_for_a_minute(yard, make_person):
