@@ -4,7 +4,8 @@ Rows go straight through the DB-API (executemany on SQLite, COPY on PostgreSQL) 
 and the services would take an hour for a million events. Values are written in each backend's native
 form, exactly as SQLAlchemy stores them (naive UTC datetimes; on SQLite the text form with microseconds),
 so the console's queries compare and sort them as they would real data. Every table is created by the
-Alembic migrations, so the benchmark measures the indexes a real install has.
+Alembic migrations, so the benchmark measures the indexes a real install has. The daily event counts are then
+filled by the same recount the migration that added them runs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from server.models import Person
+from server.services.reports import day_counts
 
 BATCH = 50_000
 DAYS = 90
@@ -57,7 +59,10 @@ _AUDIT_ACTIONS = (
 )
 # Methods, decisions and reasons in proportions a busy residential site sees.
 _METHODS = ("card",) * 12 + ("face",) * 3 + ("app_code",) * 3 + ("id_document",) + ("visitor_code",)
-_DENY_REASONS = ("unknown_card", "outside_schedule", "no_access", "revoked", "bad_code")
+# The terminals' own reason codes (terminals/decision.py Reason): a refusal's, a grant's and a keypad lockout's.
+_DENY_REASONS = ("unknown", "outside_schedule", "wrong_door", "revoked", "expired")
+_GRANTED = "granted"
+_ALARM = "brute_force"
 
 
 @dataclass
@@ -290,6 +295,9 @@ def seed(engine: Engine, n_people: int, n_events: int, *, sites: int = 4, doors_
         )
         people = _seed_people(w, rng, n_people, site_ids, face_sites, groups, notices, start, now)
         _seed_events(w, rng, n_events, people, doors, start, now)
+        # The daily counts the server keeps as it stores each event, counted the way the migration fills them.
+        with engine.begin() as conn:
+            day_counts.recount(conn)
         _seed_receipts(w, rng, people, face_sites, doors, now)
         _seed_audit(w, rng, people, start, now)
         w.finish()
@@ -473,11 +481,11 @@ def _seed_events(
             roll = rng.random()
             decision = "grant" if roll < 0.9 else ("deny" if roll < 0.997 else "alarm")
             if decision == "grant" and method != "visitor_code" and people.by_site[site]:
-                person, reason = rng.choice(people.by_site[site]), "ok"
+                person, reason = rng.choice(people.by_site[site]), _GRANTED
             elif decision == "grant":
-                person, reason = None, "ok"
+                person, reason = None, _GRANTED
             else:
-                person, reason = None, "lockout" if decision == "alarm" else rng.choice(_DENY_REASONS)
+                person, reason = None, _ALARM if decision == "alarm" else rng.choice(_DENY_REASONS)
             at = start + timedelta(seconds=step * i + rng.random() * step)
             yield (
                 str(uuid.UUID(int=rng.getrandbits(128), version=4)),
