@@ -62,6 +62,8 @@ REASON_LABELS: dict[str, Any] = {
     "locked_out": _l("Keypad locked after wrong codes"),
     "brute_force": _l("Repeated wrong codes"),
     "face_sync_pending": _l("Face entry waiting for sync"),
+    "door_forced": _l("Door forced open"),
+    "door_held_open": _l("Door held open too long"),
 }
 
 

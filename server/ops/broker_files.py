@@ -31,7 +31,8 @@ from server.models import Site, Terminal
 from server.services.session import DbSession
 from server.services.terminals.broker_credentials import mosquitto_hash
 
-TERMINAL_WRITES = (Channel.STATUS, Channel.BIRTH, Channel.ACK, Channel.EVENTS, Channel.REPLY)
+# DOORS: each door's supervised state (locked, open, forced, held open), retained by the terminal.
+TERMINAL_WRITES = (Channel.STATUS, Channel.BIRTH, Channel.ACK, Channel.EVENTS, Channel.REPLY, Channel.DOORS)
 TERMINAL_READS = (Channel.SYNC, Channel.COMMAND, Channel.RECEIPT)
 DEFAULT_HOSTNAMES = ("localhost", "127.0.0.1")
 MAX_QUEUED_MESSAGES = 10_000

@@ -24,7 +24,6 @@ from gatehouse_core.wire.messages import DoorStates
 from gatehouse_core.wire.topics import Channel, terminal_topic
 from server.extensions import db
 from server.models import AccessEvent, Decision
-from server.ops import broker_files
 from terminals import control
 from tests.integration.conftest import SecureBroker
 from tests.integration.sync_rig import SyncRig, TerminalHandle, wait_for
@@ -35,22 +34,6 @@ sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 HELD_S = 1  # the gate's held-open limit: short, so the test waits little for it
 PULSE_MS = 10_000  # unlock time: long enough that an opening right after an exit request is inside it
-
-
-@pytest.fixture
-def terminal_may_publish_door_states(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let terminals write their doors topic in the broker ACL, which the server does not do yet.
-
-    server/ops/broker_files.py lists the channels a terminal may write; DOORS is new and is not among them,
-    so mosquitto drops the terminal's door states. Remove this once the server adds it (the xfail below says when).
-    """
-    if Channel.DOORS not in broker_files.TERMINAL_WRITES:
-        monkeypatch.setattr(broker_files, "TERMINAL_WRITES", (*broker_files.TERMINAL_WRITES, Channel.DOORS))
-
-
-@pytest.mark.xfail(strict=True, reason="the server's broker ACL does not let terminals write their doors topic yet")
-def test_the_broker_acl_lets_terminals_publish_door_states() -> None:
-    assert Channel.DOORS in broker_files.TERMINAL_WRITES
 
 
 @pytest.fixture
@@ -117,9 +100,7 @@ def delivered(handle: TerminalHandle) -> bool:
 
 
 @pytest.fixture
-def supervised(
-    rig: SyncRig, estate: dict[str, Any], terminal_may_publish_door_states: None
-) -> Iterator[tuple[TerminalHandle, Path]]:
+def supervised(rig: SyncRig, estate: dict[str, Any]) -> Iterator[tuple[TerminalHandle, Path]]:
     """A terminal process serving both doors, each with a simulated contact and exit button, in sync."""
     gate, side = estate["gate"], estate["side"]
     handle = rig.add_terminal(estate["site"], [gate, side], "Gate terminal")
