@@ -130,6 +130,7 @@ class GroupForm(FlaskForm):
     name = StringField(default="")
     door = DoorIdsField(default=set)
     open_on_holidays = BooleanField()
+    usual = BooleanField()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -18,6 +18,7 @@ from server.extensions import db
 from server.models import AccessGroup, Door, Site, access_group_members
 from server.services.access import access
 from server.services.access.access import WindowsRejected
+from server.services.access.usual_group import set_usual_group
 from server.services.errors import DomainError
 
 
@@ -113,6 +114,7 @@ def _save_group(site: Site, group: AccessGroup | None, form: GroupForm) -> Respo
         "name": form.name.data,
         "doors": form.door.data,
         "open_on_holidays": form.open_on_holidays.data,
+        "usual": form.usual.data,
     }
     if not form.validate_on_submit():
         return _render_group(site, group, values, form.days(), field_errors(form), 422)
@@ -138,6 +140,8 @@ def _save_group(site: Site, group: AccessGroup | None, form: GroupForm) -> Respo
                 windows=form.windows,
                 open_on_holidays=form.open_on_holidays.data,
             )
+        if form.usual.data != group.usual:  # the group new people at this site are offered first
+            set_usual_group(db.session, actor(), site, group if form.usual.data else None)
     except WindowsRejected as exc:
         db.session.rollback()
         form.rejected(exc)
@@ -168,7 +172,7 @@ def new_group() -> ResponseReturnValue:
     site = site_or_404(site_id)
     if form.is_submitted():
         return _save_group(site, None, form)
-    values: dict[str, object] = {"name": "", "doors": set(), "open_on_holidays": True}
+    values: dict[str, object] = {"name": "", "doors": set(), "open_on_holidays": True, "usual": False}
     return _render_group(site, None, values, all_day(), {})
 
 
@@ -186,5 +190,6 @@ def edit_group(group_id: int) -> ResponseReturnValue:
         "name": group.name,
         "doors": {d.id for d in group.doors},
         "open_on_holidays": group.open_on_holidays,
+        "usual": group.usual,
     }
     return _render_group(group.site, group, values, days_of(group), {})

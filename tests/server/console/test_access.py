@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -375,3 +376,35 @@ def test_groups_list_reads_runs_of_days_alike(manager, make_site, make_door):
     assert "Sunday" not in cleaners and "Tuesday" not in cleaners
     closed = page[page.index(">Closed<") :].split("</tr>")[0]
     assert "no windows: closed" in closed and 'data-badge="warn"' in closed
+
+
+def test_the_group_form_marks_the_sites_usual_group_and_journals_nothing(manager, make_site, make_door):
+    """Ticking 'usual group' marks this group and unmarks the other; the person form then offers it first.
+    It only decides what forms offer, so terminals are sent nothing."""
+    site = make_site()
+    a = make_door(site, "A")
+    cleaners = access.create_group(db.session, TEST_ACTOR, site, "Cleaning staff", [a], [Window(0, 420, 540)])
+    residents = access.create_group(db.session, TEST_ACTOR, site, "Residents", [a], [Window(0, 0, 1440)])
+    db.session.commit()
+    before = db.session.get(type(site), site.id).journal_seq
+    form = manager.get(f"/groups/{residents.id}")
+    assert 'id="usual"' in form.text and not re.search(r'id="usual"[^>]*checked', form.text)
+
+    def save(group, name, window, usual):
+        data = [("name", name), ("door", str(a.id)), ("open_on_holidays", "1")]
+        data += schedule_form({(0, 0): window}) + ([("usual", "1")] if usual else [])
+        assert post(manager, f"/groups/{group.id}", data).status_code == 302
+
+    save(residents, "Residents", ("00:00", "24:00"), usual=True)
+    db.session.expire_all()
+    assert (residents.usual, cleaners.usual) == (True, False)
+    new_person = manager.get("/people/new")
+    assert re.search(rf'value="{residents.id}"\s+checked', new_person.text)  # offered first, ticked
+    assert not re.search(rf'value="{cleaners.id}"\s+checked', new_person.text)
+    save(cleaners, "Cleaning staff", ("07:00", "09:00"), usual=True)  # moves the mark
+    db.session.expire_all()
+    assert (residents.usual, cleaners.usual) == (False, True)
+    save(cleaners, "Cleaning staff", ("07:00", "09:00"), usual=False)  # and takes it away
+    db.session.expire_all()
+    assert (residents.usual, cleaners.usual) == (False, False)
+    assert new_entries(site, before) == []
