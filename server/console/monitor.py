@@ -75,6 +75,18 @@ def method_label(method: EntryMethod | str) -> str:
         return str(method)
 
 
+# Alarms a terminal raises from a door's contact (forced, held open) carry the wire's placeholder method
+# `remote` until events have a door-sensor method of their own; the events table names the sensor instead.
+DOOR_SENSOR_REASONS = frozenset({"door_forced", "door_held_open"})
+
+
+def event_method_label(method: EntryMethod | str, reason: str | None) -> str:
+    """How an event came about, in words: the entry method, or the door's sensor for a door alarm."""
+    if reason in DOOR_SENSOR_REASONS:
+        return str(_l("Door sensor"))
+    return method_label(method)
+
+
 def decision_label(decision: Decision | str) -> str:
     """A decision in the user's language."""
     try:
@@ -116,7 +128,7 @@ def field_aria(field: Field, hint: bool = False, **extra: Any) -> dict[str, Any]
     return attrs
 
 
-for _helper in (method_label, decision_label, reason_label, local_time, field_aria, home_timezone):
+for _helper in (method_label, event_method_label, decision_label, reason_label, local_time, field_aria, home_timezone):
     bp.add_app_template_global(_helper)
 
 

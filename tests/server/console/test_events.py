@@ -358,3 +358,25 @@ def test_a_name_matching_too_many_people_says_so(manager, world, monkeypatch):
     assert "only the first 1 were searched" in page.text
     # The first match (Alice Wang, created first) is still searched.
     assert event_ids(page.text) == ids_where(person_pseudonym=world["alice"].pseudonym)
+
+
+def test_a_door_alarm_names_the_door_sensor_not_the_console(manager):
+    """A forced or held-open door is reported by the door's contact; the wire carries `remote` as its method
+    for now, and the table must not say the door was opened from the console."""
+    site = make_site("elm", "Elm Court")
+    door = Door(site_id=site.id, name="Back gate")
+    db.session.add(door)
+    db.session.flush()
+    now = datetime.now(UTC)
+    add_events(
+        {"site": site, "door": door, "method": EntryMethod.REMOTE, "decision": Decision.ALARM,
+         "reason": "door_forced", "at": now},
+        {"site": site, "door": door, "method": EntryMethod.REMOTE, "decision": Decision.GRANT,
+         "reason": "remote_open", "at": now - timedelta(minutes=1)},
+    )  # fmt: skip
+    page = manager.get("/events")
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", page.text, re.S)
+    forced = next(row for row in rows if "Door forced open" in row)
+    opened = next(row for row in rows if "remote_open" in row)
+    assert "Door sensor" in forced and "Opened from the console" not in forced
+    assert "Opened from the console" in opened
