@@ -253,7 +253,7 @@ def seed(engine: Engine, n_people: int, n_events: int, *, sites: int = 4, doors_
             groups[s] = []
             for g, name in enumerate(("Residents", "Staff", "Garage")):
                 gid = len(group_rows) + 1
-                group_rows.append((gid, s, name, True, w.when(start)))
+                group_rows.append((gid, s, name, True, g == 0, w.when(start)))  # Residents: the usual group
                 groups[s].append(gid)
                 for door_id in doors[s][: doors_per_site if g == 0 else 3]:
                     group_door_rows.append((gid, door_id))
@@ -261,7 +261,7 @@ def seed(engine: Engine, n_people: int, n_events: int, *, sites: int = 4, doors_
                     window_rows.append(
                         (len(window_rows) + 1, gid, weekday, 0 if g == 0 else 420, 1440 if g == 0 else 1140)
                     )
-        w.write("access_groups", _words("id site_id name open_on_holidays created_at"), group_rows)
+        w.write("access_groups", _words("id site_id name open_on_holidays usual created_at"), group_rows)
         w.write("access_group_doors", ("group_id", "door_id"), group_door_rows)
         w.write("weekly_windows", _words("id group_id weekday start_minute end_minute"), window_rows)
         notices = {s: s for s in face_sites}

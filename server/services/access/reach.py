@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from gatehouse_core.credential_hash import CredentialKind
 from gatehouse_core.schedule import Window
-from server.models import AccessGroup, CredentialStatus, Door, Holiday, Person, PersonStatus
+from server.models import AccessGroup, CredentialStatus, Door, Holiday, Person, PersonStatus, terminal_doors
 from server.services.access.access import may_enter, schedule_of
 from server.services.session import DbSession
 
@@ -153,13 +153,15 @@ def doors_for(session: DbSession, person: Person, now: datetime) -> Reach:
     )
     methods = methods_of(session, person, now)
     doors: dict[int, Door] = {d.id: d for g in groups for d in g.group.doors if d.site_id == site.id}
+    # Which of these doors a terminal serves, in one query rather than one per door.
+    served = set(session.scalars(select(terminal_doors.c.door_id).where(terminal_doors.c.door_id.in_(doors))))
     reached = tuple(
         DoorReach(
             door=door,
             groups=tuple(g for g in groups if door in g.group.doors),
             methods=_accepted(door, methods),
-            served=bool(door.terminals),
-            allowed_now=may_enter(session, person, door, now).allowed,
+            served=door.id in served,
+            allowed_now=may_enter(session, person, door, now, holidays).allowed,
         )
         for door in sorted(doors.values(), key=lambda d: d.name.casefold())
     )

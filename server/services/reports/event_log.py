@@ -290,6 +290,12 @@ def page(session: DbSession, filters: EventFilters, before: Cursor | None = None
     return EventPage(rows, older, capped)
 
 
+def recent_for_pseudonym(session: DbSession, pseudonym: str, limit: int = 20) -> list[EventRow]:
+    """One person's latest events, by their exact pseudonym: the pseudonym index alone (a person has few events),
+    never the site's time index, which would read the site's events newest first until it found theirs."""
+    return _rows(session, _newest(session, [AccessEvent.person_pseudonym == pseudonym], limit))
+
+
 def recent_for_terminal(session: DbSession, terminal: Terminal, limit: int = 20) -> list[EventRow]:
     """A terminal's latest events (its site's time index, filtered to the terminal)."""
     return page(session, EventFilters(site_id=terminal.site_id, terminal_id=terminal.id), limit=limit).rows
