@@ -43,8 +43,8 @@ def alarm_kind_label(kind: AlarmKind) -> str:
 
 
 def day_cache() -> ReportCache:
-    """This app's cache of closed days' door activity (one per process)."""
-    cache: ReportCache = current_app.extensions.setdefault("gatehouse.dashboard_days", ReportCache())
+    """This app's short-lived cache of the counts over all people (one per process; day counts are stored)."""
+    cache: ReportCache = current_app.extensions.setdefault("gatehouse.dashboard_counts", ReportCache())
     return cache
 
 
