@@ -9,7 +9,6 @@ for the demo, the tests and the benchmark. Either way the loop decides what a si
 from __future__ import annotations
 
 import enum
-import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -17,6 +16,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol
+
+from terminals.relay import load_gpiod
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +107,6 @@ class SimulatedDoorInputs:
         emit(DoorSignal(door, signal, reply))
 
 
-def _load_gpiod() -> Any:
-    """The libgpiod v2 Python bindings (untyped for us: looked up at run time)."""
-    try:
-        gpiod = importlib.import_module("gpiod")
-    except ImportError as exc:
-        raise RuntimeError(INSTALL_HINT) from exc
-    if not hasattr(gpiod, "request_lines"):
-        raise RuntimeError(f"{INSTALL_HINT} (the installed gpiod is the older v1 API)")
-    return gpiod
-
-
 class GpioDoorInputs:
     """Door contacts and exit buttons on input lines of one GPIO chip, reported on edges after debouncing."""
 
@@ -128,7 +118,7 @@ class GpioDoorInputs:
             raise ValueError("GPIO door inputs need at least one contact or exit button line")
         if len(set(offsets)) != len(offsets):
             raise ValueError(f"two door inputs share a GPIO line: {offsets}")
-        gpiod = _load_gpiod()
+        gpiod = load_gpiod(INSTALL_HINT)  # the relay's loader, with this driver's hint
         self.chip = chip
         self._active = gpiod.line.Value.ACTIVE
         self._rising = gpiod.EdgeEvent.Type.RISING_EDGE

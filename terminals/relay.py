@@ -66,15 +66,15 @@ class SimulatedRelay:
             self.set(door, False)
 
 
-def _load_gpiod() -> Any:
-    """The libgpiod v2 Python bindings (untyped for us: looked up at run time)."""
+def load_gpiod(hint: str = INSTALL_HINT) -> Any:
+    """The libgpiod v2 Python bindings (untyped for us: looked up at run time); `hint` says what needs them."""
     try:
         gpiod = importlib.import_module("gpiod")
     except ImportError as exc:
-        raise RuntimeError(INSTALL_HINT) from exc
+        raise RuntimeError(hint) from exc
     if not hasattr(gpiod, "request_lines"):
         # The v1 bindings (e.g. Debian's python3-libgpiod before 2.x) share the name but not the API.
-        raise RuntimeError(f"{INSTALL_HINT} (the installed gpiod is the older v1 API)")
+        raise RuntimeError(f"{hint} (the installed gpiod is the older v1 API)")
     return gpiod
 
 
@@ -90,7 +90,7 @@ class GpioRelay:
         offsets = list(lines.values())
         if len(set(offsets)) != len(offsets):
             raise ValueError(f"two doors share a GPIO line: {lines}")
-        gpiod = _load_gpiod()
+        gpiod = load_gpiod()
         self.chip = chip
         self.lines = dict(lines)
         self._active = gpiod.line.Value.ACTIVE
