@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -22,7 +21,7 @@ from mobile_api.config import MobileApiConfig
 from server.extensions import db
 from server.models import Door, Person, ResidentAccount, Site
 from server.services.access import access
-from server.services.accounts import app_accounts, app_sessions, users
+from server.services.accounts import app_accounts, app_sessions
 from tests.conftest import PASSWORD, TEST_ACTOR
 
 
@@ -38,13 +37,6 @@ def mobile_config(app: Flask, key_dir: Path, spool: Path, **overrides: Any) -> M
     }
     data.update(overrides)
     return parse_config(MobileApiConfig, data)
-
-
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2id with the lowest cost: these tests hash a password per household (the console tests keep the real
-    settings, and the hash format is the same)."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @pytest.fixture

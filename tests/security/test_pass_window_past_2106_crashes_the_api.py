@@ -32,7 +32,6 @@ from tests.mobile.conftest import (  # noqa: F401
     make_mobile_app,
     mobile,
     mobile_app,
-    quick_password_hashing,
 )
 
 WINDOWS = {

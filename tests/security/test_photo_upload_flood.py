@@ -24,7 +24,6 @@ from tests.mobile.conftest import (  # noqa: F401
     make_mobile_app,
     mobile,
     mobile_app,
-    quick_password_hashing,
 )
 
 PHOTO = "/api/v1/me/face/photo"

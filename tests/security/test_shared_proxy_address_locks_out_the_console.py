@@ -14,26 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 
 from gatehouse_core.keyring import ServerKeys
 from server.app import create_app
 from server.extensions import db
 from server.models import ConsoleUser, Person, Site
-from server.services.accounts import app_accounts, app_sessions, login_throttle, sign_in, users
+from server.services.accounts import app_accounts, app_sessions, login_throttle, sign_in
 from server.services.accounts.sign_in import SignInRefused
 from tests.conftest import PASSWORD, TEST_ACTOR, IsolatedClient, csrf_token, login, server_config
 
 PROXY = "10.0.0.2"
 ATTACKER = "203.0.113.7"
 MANAGER = "198.51.100.20"
-
-
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2id at its lowest cost: these tests fail dozens of sign-ins (the hash format is the same)."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @pytest.fixture

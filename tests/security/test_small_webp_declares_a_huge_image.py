@@ -43,7 +43,6 @@ from tests.mobile.conftest import (  # noqa: F401
     make_mobile_app,
     mobile,
     mobile_app,
-    quick_password_hashing,
 )
 from tests.support.privacy import enable_face
 

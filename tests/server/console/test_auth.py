@@ -14,9 +14,11 @@ from server.services.terminals import terminals
 from tests.conftest import PASSWORD, TEST_ACTOR, csrf_token, login, server_config
 
 
+@pytest.mark.real_password_cost
 def test_password_is_stored_as_argon2id(make_user):
     user = make_user()
-    assert user.password_hash.startswith("$argon2id$")
+    assert user.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")  # RFC 9106's second recommendation
+    assert not users.needs_rehash(user.password_hash)
     assert PASSWORD not in user.password_hash
 
 
