@@ -11,6 +11,7 @@ whether a terminal holds exactly what it should.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from collections.abc import Iterable
 from datetime import date
@@ -61,6 +62,15 @@ class GroupRecord(WireModel):
     def key(self) -> str:
         """Identity of the record within its kind."""
         return str(self.id)
+
+
+class OfflinePolicy(enum.StrEnum):
+    """What a terminal does once it has not heard from the server for the site's max_offline_hours."""
+
+    # Residents and staff keep getting in; visitor passes and credentials added since the last contact are refused.
+    KEEP_RESIDENTS = "keep_residents"
+    # Only staff (guards') cards open; everything else is refused until the server is heard again.
+    FAIL_SECURE = "fail_secure"
 
 
 class SiteRecord(WireModel):

@@ -16,6 +16,20 @@ from server.models.base import Base, UTCDateTime, db, utcnow
 from server.models.console import CommandOp, CommandStatus, ImportJob, ImportStatus, LoginAttempt, TerminalCommand
 from server.models.erasure import ConfirmedBy, ErasureConfirmation, ErasureReason, ErasureReceipt, TemplateHolding
 from server.models.mobile import AppSession, LoginCode, ResidentAccount, SessionEnd
+from server.models.operations import (
+    Alarm,
+    AlarmKind,
+    AlarmSeverity,
+    ApiKey,
+    DeliveryStatus,
+    DoorLiveState,
+    DoorOverride,
+    FeedItem,
+    FeedKind,
+    OverrideMode,
+    Webhook,
+    WebhookDelivery,
+)
 from server.models.people import (
     ConsentChannel,
     ConsentGiver,
@@ -28,7 +42,7 @@ from server.models.people import (
     PersonStatus,
     StaleReason,
 )
-from server.models.privacy import Alarm, AlarmKind, PrivacyAssessment, PrivacyNotice
+from server.models.privacy import PrivacyAssessment, PrivacyNotice
 from server.models.records import (
     AccessEvent,
     AuditEntry,
@@ -47,6 +61,8 @@ __all__ = [
     "AccessGroup",
     "Alarm",
     "AlarmKind",
+    "AlarmSeverity",
+    "ApiKey",
     "AppSession",
     "AuditEntry",
     "Base",
@@ -61,13 +77,18 @@ __all__ = [
     "Credential",
     "CredentialStatus",
     "Decision",
+    "DeliveryStatus",
     "Door",
+    "DoorLiveState",
+    "DoorOverride",
     "EntryMethod",
     "ErasureConfirmation",
     "ErasureReason",
     "ErasureReceipt",
     "EventDayCount",
     "FaceTemplate",
+    "FeedItem",
+    "FeedKind",
     "Holiday",
     "ImportJob",
     "ImportStatus",
@@ -75,6 +96,7 @@ __all__ = [
     "JournalKind",
     "LoginAttempt",
     "LoginCode",
+    "OverrideMode",
     "PassStatus",
     "Person",
     "PersonKind",
@@ -91,6 +113,8 @@ __all__ = [
     "TerminalStatus",
     "UTCDateTime",
     "VisitorPass",
+    "Webhook",
+    "WebhookDelivery",
     "WeeklyWindow",
     "access_group_doors",
     "access_group_members",

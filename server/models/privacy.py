@@ -1,14 +1,13 @@
-"""Privacy records of a site: versioned privacy notices, impact assessments and alarms the console shows."""
+"""Privacy records of a site: versioned privacy notices and impact assessments."""
 
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime
 
 from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, UTCDateTime, str_enum, utcnow
+from server.models.base import Base, UTCDateTime, utcnow
 
 
 class PrivacyNotice(Base):
@@ -48,30 +47,3 @@ class PrivacyAssessment(Base):
     summary: Mapped[str] = mapped_column(Text)
     attached_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     attached_by: Mapped[str] = mapped_column(String(120))
-
-
-class AlarmKind(enum.StrEnum):
-    """What an alarm is about."""
-
-    # A terminal has not confirmed deleting a face template within the site's erasure deadline.
-    ERASURE_OVERDUE = "erasure_overdue"
-    # The count of enrolled faces is nearing the filing threshold.
-    FACE_COUNT = "face_count"
-    # A terminal asked for more full snapshots than its budget allows (a stolen terminal flooding births?).
-    SNAPSHOT_BUDGET = "snapshot_budget"
-
-
-class Alarm(Base):
-    """Something a manager must act on; open until resolved (by the system when the cause goes away)."""
-
-    __tablename__ = "alarms"
-    __table_args__ = (UniqueConstraint("kind", "ref"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[AlarmKind] = mapped_column(str_enum(AlarmKind, length=24))
-    # What the alarm is about, unique per kind (an erasure receipt id, a threshold step, ...).
-    ref: Mapped[str] = mapped_column(String(64))
-    message: Mapped[str] = mapped_column(Text)
-    raised_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Integer, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from gatehouse_core.wire.records import OfflinePolicy
 from server.models.base import Base, UTCDateTime, str_enum, utcnow
 
 if TYPE_CHECKING:
@@ -44,6 +45,13 @@ class Site(Base):
     template_unused_days: Mapped[int] = mapped_column(Integer, default=365)
     # A terminal that has not confirmed a deletion after this long raises an alarm.
     erasure_alarm_hours: Mapped[int] = mapped_column(Integer, default=24)
+    # Terminals cut off from the server: after offline_alarm_minutes of silence the server raises an alarm; after
+    # max_offline_hours without hearing from the server a terminal applies offline_policy (terminals/offline.py).
+    offline_alarm_minutes: Mapped[int] = mapped_column(Integer, default=10)
+    max_offline_hours: Mapped[int] = mapped_column(Integer, default=72)
+    offline_policy: Mapped[OfflinePolicy] = mapped_column(
+        str_enum(OfflinePolicy, length=16), default=OfflinePolicy.KEEP_RESIDENTS
+    )
     # Last sequence number handed out in this site's change journal.
     journal_seq: Mapped[int] = mapped_column(Integer, default=0)
     # Highest sequence the worker has published to every terminal of the site (broker acknowledged).
