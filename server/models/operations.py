@@ -217,3 +217,18 @@ class DoorOverride(Base):
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lifted_by: Mapped[str | None] = mapped_column(String(120))
     lift_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DoorUnlockSchedule(Base):
+    """When a door stands unlocked for everyone (a park gate, a lobby in business hours)."""
+
+    __tablename__ = "door_unlock_schedules"
+
+    door_id: Mapped[int] = mapped_column(ForeignKey("doors.id", ondelete="CASCADE"), primary_key=True)
+    # Weekly windows as JSON [[weekday 0-6, start minute, end minute], ...], in the site's time zone.
+    windows: Mapped[str] = mapped_column(Text)
+    # Stays locked in a window until someone with access enters (a staffed lobby opens when staff arrive).
+    first_person_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    open_on_holidays: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(120))

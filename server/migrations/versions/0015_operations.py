@@ -115,6 +115,16 @@ def upgrade():
         batch_op.create_index('ix_door_overrides_live', ['door_id', 'lifted_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_door_overrides_site_id'), ['site_id'], unique=False)
 
+    op.create_table('door_unlock_schedules',
+    sa.Column('door_id', sa.Integer(), nullable=False),
+    sa.Column('windows', sa.Text(), nullable=False),
+    sa.Column('first_person_in', sa.Boolean(), nullable=False),
+    sa.Column('open_on_holidays', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_by', sa.String(length=120), nullable=False),
+    sa.ForeignKeyConstraint(['door_id'], ['doors.id'], name=op.f('fk_door_unlock_schedules_door_id_doors'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('door_id', name=op.f('pk_door_unlock_schedules'))
+    )
     op.create_table('webhook_deliveries',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('webhook_id', sa.Integer(), nullable=False),
@@ -188,6 +198,7 @@ def downgrade():
         batch_op.drop_index('ix_webhook_deliveries_due')
 
     op.drop_table('webhook_deliveries')
+    op.drop_table('door_unlock_schedules')
     with op.batch_alter_table('door_overrides', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_door_overrides_site_id'))
         batch_op.drop_index('ix_door_overrides_live')
