@@ -79,6 +79,8 @@ def create_app(config: ServerConfig, *, keys: ServerKeys | None = None, testing:
     csrf.init_app(app)
 
     from server.console import register_console
+    from server.ops_api import register_ops_api
 
     register_console(app)
+    register_ops_api(app)
     return app
