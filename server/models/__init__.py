@@ -1,8 +1,8 @@
 """All Gatehouse models; importing this module registers every table on the metadata."""
 
 # audit_guard registers the triggers and ORM listeners that keep the audit log append-only; text_guard refuses NUL
-# in any text column on flush.
-from server.models import audit_guard, text_guard  # noqa: F401
+# in any text column on flush; people_search adds SQLite's index for the people search.
+from server.models import audit_guard, people_search, text_guard  # noqa: F401
 from server.models.access import (
     AccessGroup,
     Holiday,

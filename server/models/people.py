@@ -48,20 +48,22 @@ class Person(Base):
     """Someone who may enter; door access comes from access groups, never from a credential type."""
 
     __tablename__ = "people"
-    __table_args__ = tuple(
+    __table_args__ = (
         # The people search matches part of a name, the start of a unit or part of a phone number: trigram
-        # indexes serve it on PostgreSQL (pg_trgm, created with the table). SQLite has no such index; there the
-        # index is partial over no rows, so it costs nothing and its planner never walks the whole table in
-        # name order looking for a rare match (no index on full_name, for the same reason: sorting the
-        # matches is cheaper).
-        Index(
-            f"ix_people_{column}_trgm",
-            column,
-            postgresql_using="gin",
-            postgresql_ops={column: "gin_trgm_ops"},
-            sqlite_where=text("0"),
-        )
-        for column in ("full_name", "unit", "phone")
+        # indexes serve it on PostgreSQL (pg_trgm, created with the table); on SQLite these indexes are partial
+        # over no rows and cost nothing, and an FTS5 trigram table serves it instead (models/people_search.py).
+        *(
+            Index(
+                f"ix_people_{column}_trgm",
+                column,
+                postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"},
+                sqlite_where=text("0"),
+            )
+            for column in ("full_name", "unit", "phone")
+        ),
+        # The people list in name order, a page at a time (keyset on name and id): read in index order, no sort.
+        Index("ix_people_name_order", "full_name", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

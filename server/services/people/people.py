@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal_column, not_, or_, select, table, tuple_
 
 from server.models import (
     ConsentRecord,
@@ -25,6 +25,7 @@ from server.models import (
     Site,
     VisitorPass,
     access_group_members,
+    people_search,
     utcnow,
 )
 from server.services import audit, journal
@@ -271,6 +272,15 @@ def _filters(query: PeopleQuery, dialect: str) -> list[ColumnElement[bool]]:
             # SQLite's LIKE already ignores (ASCII) case, exactly as far as its lower() does: skip lower() per row.
             name = Person.full_name.contains(text, autoescape=True)
             unit = Person.unit.startswith(text, autoescape=True)
+            if len(text) >= people_search.MIN_CHARS:
+                # The trigram index finds every row holding the text (and a few more: it folds all case); the
+                # LIKE conditions below keep exactly the rows that match.
+                found: Select[tuple[Any]] = (
+                    select(literal_column("rowid"))
+                    .select_from(table(people_search.TABLE))
+                    .where(literal_column(people_search.TABLE).op("MATCH")(people_search.phrase(text)))
+                )
+                where.append(Person.id.in_(found))
         else:
             name = Person.full_name.icontains(text, autoescape=True)
             unit = Person.unit.istartswith(text, autoescape=True)

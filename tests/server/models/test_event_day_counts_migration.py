@@ -15,7 +15,7 @@ from sqlalchemy import table as sa_table
 from gatehouse_core.wire.messages import Decision, EntryMethod
 from server.app import MIGRATIONS_DIR, create_app
 from server.extensions import db
-from server.models import AccessEvent, EventDayCount
+from server.models import EventDayCount
 from tests.conftest import server_config
 from tests.server.models.test_migrations import empty_db_url  # noqa: F401 - the fixture
 
@@ -74,22 +74,18 @@ def test_the_migration_counts_the_events_already_stored(empty_db_url, key_dir, k
             (york, None, autumn, Decision.DENY, "unknown"),
             (east, None, datetime(2025, 11, 2, 16, 0, tzinfo=UTC), Decision.DENY, "unknown"),  # the 3rd there
         ]
-        db.session.execute(
-            insert(AccessEvent),
-            [
-                {
-                    "event_uid": str(uuid.uuid4()),
-                    "site_id": site.id,
-                    "door_id": door.id if door else None,
-                    "method": EntryMethod.CARD,
-                    "decision": decision,
-                    "reason": reason,
-                    "occurred_at": at,
-                    "received_at": at,
-                }
-                for site, door, at, decision, reason in events
-            ],
-        )
+        for site, door, at, decision, reason in events:
+            row = {
+                "event_uid": str(uuid.uuid4()),
+                "site_id": site.id,
+                "door_id": door.id if door else None,
+                "method": EntryMethod.CARD.value,
+                "decision": decision.value,
+                "reason": reason,
+                "occurred_at": at.replace(tzinfo=None),  # stored as naive UTC, as UTCDateTime does
+                "received_at": at.replace(tzinfo=None),
+            }
+            _insert("access_events", row)
         db.session.commit()
         york_id, east_id, gate_id = york.id, east.id, gate.id
         db.session.remove()
