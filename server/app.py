@@ -79,8 +79,10 @@ def create_app(config: ServerConfig, *, keys: ServerKeys | None = None, testing:
     csrf.init_app(app)
 
     from server.console import register_console
+    from server.console.integrations import bp as integrations_page
     from server.ops_api import register_ops_api
 
     register_console(app)
+    app.register_blueprint(integrations_page)  # Administration → Integrations: API keys and webhooks
     register_ops_api(app)
     return app

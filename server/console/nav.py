@@ -56,7 +56,10 @@ SECTIONS: tuple[NavSection, ...] = (
     NavSection(
         "administration",
         _l("Administration"),
-        (NavItem("monitor.audit", _l("Audit log"), (ConsoleRole.ADMIN,), "scroll-text"),),
+        (
+            NavItem("monitor.audit", _l("Audit log"), (ConsoleRole.ADMIN,), "scroll-text"),
+            NavItem("integrations.index", _l("Integrations"), _MANAGERS, "key-round"),
+        ),
     ),
 )
 NAV: tuple[NavItem, ...] = tuple(item for section in SECTIONS for item in section.items)
