@@ -15,7 +15,7 @@ from server.console import charts
 from server.console.monitor import method_label, reason_label
 from server.console.roles import ANY_ROLE, MANAGERS, require_role
 from server.extensions import db
-from server.models import AlarmKind
+from server.models import AlarmKind, AlarmSeverity
 from server.services.reports import activity
 from server.services.reports import dashboard as service
 from server.services.reports.activity import Activity, ReportCache
@@ -23,12 +23,27 @@ from server.services.reports.alarm_board import RECENT_DAYS
 
 bp = Blueprint("views", __name__)
 
-# The same words as the privacy page's list of alarms.
+# The same words as the privacy page's list of alarms, and the kinds terminals raise.
 ALARM_KIND_LABELS: dict[AlarmKind, Any] = {
     AlarmKind.ERASURE_OVERDUE: _l("Erasure overdue"),
     AlarmKind.FACE_COUNT: _l("Face count near the filing threshold"),
     AlarmKind.SNAPSHOT_BUDGET: _l("Terminal over its snapshot budget"),
+    AlarmKind.DOOR_FORCED: _l("Door forced open"),
+    AlarmKind.DOOR_HELD_OPEN: _l("Door held open"),
+    AlarmKind.KEYPAD_LOCKOUT: _l("Keypad locked after wrong codes"),
+    AlarmKind.TERMINAL_OFFLINE: _l("Terminal offline too long"),
+    AlarmKind.TERMINAL_TAMPER: _l("Terminal tampered with"),
+    AlarmKind.CLOCK_SKEW: _l("Terminal clock wrong"),
+    AlarmKind.SYNC_DIVERGENCE: _l("Terminal out of step with the server"),
+    AlarmKind.TERMINAL_ALARM: _l("Terminal alarm"),
 }
+SEVERITY_LABELS: dict[AlarmSeverity, Any] = {
+    AlarmSeverity.CRITICAL: _l("Critical"),
+    AlarmSeverity.WARNING: _l("Warning"),
+    AlarmSeverity.NOTICE: _l("Notice"),
+}
+# Each severity's badge colour.
+SEVERITY_TONES = {AlarmSeverity.CRITICAL: "bad", AlarmSeverity.WARNING: "warn", AlarmSeverity.NOTICE: "info"}
 # Reasons the refusal chart names; the rest are added up as "other reasons" (the table lists every one).
 REASONS_CHARTED = 8
 # The entries chart spans the page: a wider viewBox keeps its text near its CSS size there.
@@ -40,6 +55,16 @@ LABEL_EVERY = 7
 def alarm_kind_label(kind: AlarmKind) -> str:
     """A server alarm's kind in the user's language."""
     return str(ALARM_KIND_LABELS.get(kind, kind.value))
+
+
+def severity_label(severity: AlarmSeverity) -> str:
+    """An alarm's severity in the user's language."""
+    return str(SEVERITY_LABELS[severity])
+
+
+def severity_tone(severity: AlarmSeverity) -> str:
+    """The badge colour of an alarm's severity."""
+    return SEVERITY_TONES[severity]
 
 
 def day_cache() -> ReportCache:
@@ -103,5 +128,7 @@ def dashboard() -> ResponseReturnValue:
         shown=service.SHOWN,
         manager=current_user.role in MANAGERS,
         alarm_kind_label=alarm_kind_label,
+        severity_label=severity_label,
+        severity_tone=severity_tone,
         recent_days=RECENT_DAYS,
     )

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from gatehouse_core.wire.messages import Decision, EntryMethod, EventRecord
 from server.models import AccessEvent, FaceTemplate, Person, Terminal, UTCDateTime, VisitorPass, terminal_doors, utcnow
-from server.services.operations import feed
+from server.services.operations import door_states, feed
 from server.services.reports import day_counts
 from server.services.session import DbSession
 from server.services.visitors import passes as pass_service
@@ -106,6 +106,8 @@ def ingest(session: DbSession, batches: Sequence[tuple[Sender, Sequence[EventRec
         day_counts.count_events(session, stored)
         # The live screen and webhooks learn of each event stored now, in this transaction, in arrival order.
         feed.record(session, [feed.event_item(row) for row in sorted(stored, key=lambda row: row.id)])
+        # A terminal's alarm events become alarms; only events stored now, so a redelivery never raises twice.
+        door_states.alarms_from_events(session, stored)
         pass_service.count_uses(
             session, [row.pass_id for row in stored if row.pass_id is not None and row.decision is Decision.GRANT]
         )

@@ -1,7 +1,8 @@
 """The worker: a process of its own that holds the server's MQTT client (web workers never do).
 
 It publishes the journal to terminals, answers their birth messages, records their acknowledgements
-and erasure confirmations, stores their access events exactly once, and sends the console's terminal
+and erasure confirmations, stores their access events exactly once (their alarm events raising alarms),
+records their doors' live states, alarms on terminals silent too long, and sends the console's terminal
 commands (recording the replies). MQTT callbacks only enqueue;
 one loop thread does all database work and all publishing, so each terminal sees messages in order.
 Messages are routed by their topic's channel through one table (`Worker.handlers`). Snapshots go out a
@@ -25,7 +26,7 @@ import paho.mqtt.client as mqtt
 from flask import Flask
 
 from gatehouse_core.mqtt_client import Will, make_client
-from gatehouse_core.wire.messages import Ack, Birth, CommandReply, EventBatch, MessageError, decode
+from gatehouse_core.wire.messages import Ack, Birth, CommandReply, DoorStates, EventBatch, MessageError, decode
 from gatehouse_core.wire.topics import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
@@ -43,6 +44,8 @@ from server.link.publisher import Delivery, SyncPublisher
 from server.link.snapshots import ALARM_QUIET
 from server.services import journal
 from server.services.errors import NotFound
+from server.services.operations import alarms as operations_alarms
+from server.services.operations import door_states, offline
 from server.services.privacy import alarms, retention
 from server.services.terminals import terminals
 from server.services.visitors import passes
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 
 _BATCH = 2000  # messages handled per database transaction, at most
 _PRUNE_EVERY = 3600.0
+_OFFLINE_EVERY = 60.0  # seconds between checks for terminals silent past their site's bound
 _REPEAT_WINDOW = 1.0  # seconds in which an identical birth is answered once (terminals resync after 2 s)
 
 
@@ -100,6 +104,7 @@ class Worker:
             Channel.ACK: self._collect_ack,
             Channel.EVENTS: self._collect_events,
             Channel.REPLY: self._collect_reply,
+            Channel.DOORS: self._handle_doors,
         }
 
     # ---- paho callbacks (network thread): enqueue only -----------------------------------------------------
@@ -141,7 +146,7 @@ class Worker:
         self._client.loop_start()
         poll = self.config.sync.poll_interval_ms / 1000
         # Housekeeping jobs first run a minute after start, then each at its own interval.
-        due = dict.fromkeys(("prune", "erasures", "retention"), time.monotonic() + 60)
+        due = dict.fromkeys(("prune", "erasures", "retention", "offline"), time.monotonic() + 60)
         try:
             while not self.stop_event.is_set():
                 # With snapshot parts to send, only look for messages; otherwise wait for them.
@@ -217,6 +222,7 @@ class Worker:
             ("prune", self._prune, _PRUNE_EVERY),
             ("erasures", self.check_erasures, settings.alarm_check_minutes * 60.0),
             ("retention", self.run_retention, settings.interval_minutes * 60.0),
+            ("offline", self.check_offline, _OFFLINE_EVERY),
         )
         for name, job, every in jobs:
             if time.monotonic() >= due[name]:
@@ -235,6 +241,17 @@ class Worker:
             except Exception:
                 db.session.rollback()
                 log.exception("erasure alarm check failed; will retry")
+
+    def check_offline(self) -> None:
+        """Raise alarms for terminals silent past their site's bound; end keypad lockouts that are over."""
+        with self.app.app_context():
+            try:
+                offline.check_offline(db.session)
+                operations_alarms.end_lockouts(db.session)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                log.exception("terminal offline check failed; will retry")
 
     def run_retention(self) -> None:
         """Apply every site's retention periods (commits as it goes; a large first purge blocks the loop a while)."""
@@ -309,6 +326,9 @@ class Worker:
     def _handle_birth(self, round_: _Round, ref: TopicRef, payload: bytes) -> None:
         self._one(ref, lambda: self._birth(ref, payload))
 
+    def _handle_doors(self, round_: _Round, ref: TopicRef, payload: bytes) -> None:
+        self._one(ref, lambda: self._doors(ref, payload))
+
     @staticmethod
     def _parse(model: type[Ack] | type[EventBatch] | type[CommandReply], ref: TopicRef, payload: bytes) -> Any:
         message = decode(model, payload)
@@ -338,7 +358,17 @@ class Worker:
         """Record a terminal's availability (its retained status, or its last will)."""
         if payload not in (STATUS_ONLINE, STATUS_OFFLINE):
             raise MessageError("status payload must be 'online' or 'offline'")
-        terminals.record_status(db.session, ref.site, ref.terminal, online=payload == STATUS_ONLINE)
+        terminal = terminals.record_status(db.session, ref.site, ref.terminal, online=payload == STATUS_ONLINE)
+        if payload == STATUS_ONLINE:
+            offline.terminal_seen(db.session, terminal)
+
+    @staticmethod
+    def _doors(ref: TopicRef, payload: bytes) -> None:
+        """Record a terminal's door states (retained: the worker gets each terminal's latest on connect)."""
+        states = decode(DoorStates, payload)
+        if states.terminal != ref.terminal:
+            raise MessageError("door states name another terminal than their topic")
+        door_states.apply(db.session, terminals.find_terminal(db.session, ref.site, ref.terminal), states)
 
     def _birth(self, ref: TopicRef, payload: bytes) -> tuple[int, str] | None:
         """Record and answer a birth; the sequence and nonce an InSync must confirm, if the birth asks for one."""
@@ -346,6 +376,7 @@ class Worker:
         if birth.terminal != ref.terminal:
             raise MessageError("birth message names another terminal than its topic")
         terminal = terminals.record_birth(db.session, ref.site, birth)
+        offline.terminal_seen(db.session, terminal)
         # Only a birth with a nonce can be left to the earlier answer: its InSync shows the terminal if that
         # answer was lost, and it asks again. Without one, every birth is answered.
         streaming = self.publisher.snapshots.in_flight(ref.site, ref.terminal) is not None

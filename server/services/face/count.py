@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from server.models import AlarmKind, FaceTemplate
-from server.services.privacy import alarms
+from server.services.operations import alarms
 from server.services.session import DbSession
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ def check_face_count(session: DbSession, threshold: int = FILING_THRESHOLD) -> F
     warning = count.warning
     for step in WARN_STEPS:
         passed = warning is not None and count.share >= step
-        if passed and alarms.raise_once(session, AlarmKind.FACE_COUNT, None, f"{int(step * 100)}%", warning or ""):
+        if passed and alarms.raise_alarm(
+            session, AlarmKind.FACE_COUNT, f"{int(step * 100)}%", site_id=None, message=warning or ""
+        ):
             log.warning("face templates: %s", warning)
     return count

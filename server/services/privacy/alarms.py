@@ -1,5 +1,6 @@
 """Alarms a manager must act on: face-template erasures a terminal has not confirmed in time, and terminals
-asking for more full snapshots than their budget allows.
+asking for more full snapshots than their budget allows. Both are raised and resolved through the one alarm
+service (server/services/operations/alarms.py), which gives them their severity and feed items.
 
 An erasure is overdue when a terminal's confirmation line is still pending `erasure_alarm_hours` (a site
 setting) after the server erased its copy. The alarm is raised once per receipt and resolved by the system
@@ -13,10 +14,10 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import Insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 
 from server.models import Alarm, AlarmKind, ErasureConfirmation, ErasureReceipt, Site, Terminal, utcnow
+from server.services.operations import alarms as service
 from server.services.session import DbSession
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,7 @@ def check_erasures(session: DbSession, at: datetime | None = None, *, site: Site
 
 def open_alarms(session: DbSession, site_id: int | None = None) -> list[Alarm]:
     """Unresolved alarms, newest first: all of them, or one site's together with the server-wide ones."""
-    stmt = select(Alarm).where(Alarm.resolved_at.is_(None))
-    if site_id is not None:
-        stmt = stmt.where(or_(Alarm.site_id == site_id, Alarm.site_id.is_(None)))
-    return list(session.scalars(stmt.order_by(Alarm.raised_at.desc(), Alarm.id.desc())))
+    return service.open_alarms(session, None if site_id is None else [site_id])
 
 
 def _raise_overdue(session: DbSession, site: Site, deadline: datetime, at: datetime) -> int:
@@ -73,8 +71,13 @@ def _raise_overdue(session: DbSession, site: Site, deadline: datetime, at: datet
     for receipt, holders in waiting.items():
         if str(receipt.id) in known:
             continue
-        if raise_once(
-            session, AlarmKind.ERASURE_OVERDUE, site.id, str(receipt.id), _message(site, receipt, holders), at
+        if service.raise_alarm(
+            session,
+            AlarmKind.ERASURE_OVERDUE,
+            str(receipt.id),
+            site_id=site.id,
+            message=_message(site, receipt, holders),
+            at=at,
         ):
             raised += 1
             log.warning(
@@ -102,19 +105,6 @@ def _message(site: Site, receipt: ErasureReceipt, holders: list[Terminal]) -> st
     )
 
 
-def raise_once(
-    session: DbSession, kind: AlarmKind, site_id: int | None, ref: str, message: str, at: datetime | None = None
-) -> bool:
-    """Insert the alarm unless one with the same kind and ref exists (another process may have raced us)."""
-    values = {"site_id": site_id, "kind": kind, "ref": ref, "message": message, "raised_at": at or utcnow()}
-    stmt: Insert
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = postgresql.insert(Alarm).values(values).on_conflict_do_nothing(index_elements=["kind", "ref"])
-    else:
-        stmt = sqlite.insert(Alarm).values(values).on_conflict_do_nothing(index_elements=["kind", "ref"])
-    return session.execute(stmt.returning(Alarm.id)).first() is not None
-
-
 def _resolve_completed(session: DbSession, at: datetime, site: Site | None) -> None:
     """Resolve open erasure alarms whose receipt no longer waits for any terminal (or is gone)."""
     open_refs = session.execute(
@@ -136,12 +126,7 @@ def _resolve_completed(session: DbSession, at: datetime, site: Site | None) -> N
     }
     done = [alarm_id for alarm_id, ref in open_refs if ref not in pending_ids]
     if done:
-        session.execute(
-            update(Alarm)
-            .where(Alarm.id.in_(done))
-            .values(resolved_at=at)
-            .execution_options(synchronize_session="fetch")
-        )
+        service.resolve_cause(session, AlarmKind.ERASURE_OVERDUE, ids=done, at=at)
         log.info("resolved %d erasure alarm(s): the erasures are complete", len(done))
 
 
@@ -165,7 +150,10 @@ def raise_snapshot_budget(
         "credentials: check the terminal, and if it is missing, remove it from the site. This alarm clears "
         "by itself a day after the terminal last asked too often."
     )
-    return raise_once(session, AlarmKind.SNAPSHOT_BUDGET, site_id, f"{ident}@{at:%Y-%m-%d}", message, at)
+    raised = service.raise_alarm(
+        session, AlarmKind.SNAPSHOT_BUDGET, f"{ident}@{at:%Y-%m-%d}", site_id=site_id, message=message, at=at
+    )
+    return raised is not None
 
 
 def resolve_snapshot_budget(
@@ -180,11 +168,6 @@ def resolve_snapshot_budget(
     ).all()
     done = [alarm_id for alarm_id, ref in open_refs if ref.split("@", 1)[0] not in still_asking]
     if done:
-        session.execute(
-            update(Alarm)
-            .where(Alarm.id.in_(done))
-            .values(resolved_at=at)
-            .execution_options(synchronize_session="fetch")
-        )
+        service.resolve_cause(session, AlarmKind.SNAPSHOT_BUDGET, ids=done, at=at)
         log.info("resolved %d snapshot budget alarm(s): the terminals stopped asking too often", len(done))
     return len(done)

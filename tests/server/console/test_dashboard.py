@@ -22,12 +22,12 @@ from server.models import (
     utcnow,
 )
 from server.services.access import sites
-from server.services.privacy import alarms
+from server.services.operations import alarms
 from server.services.reports import alarm_board
 from server.services.reports import dashboard as service
 from server.services.terminals import terminals
 from tests.conftest import TEST_ACTOR, login
-from tests.server.console.test_events import event_ids, make_site, make_terminal
+from tests.server.console.test_events import make_site, make_terminal
 from tests.server.services.test_day_counts import record_events
 
 
@@ -79,8 +79,12 @@ def seeded(app):
     receipt(east, 1, now - timedelta(hours=1), [(online, True), (never, False)])
     receipt(west, 2, now - timedelta(hours=west.erasure_alarm_hours + 5), [(offline, False)])
     receipt(east, 3, now - timedelta(days=9), [(online, True)])
-    alarms.raise_once(
-        db.session, AlarmKind.ERASURE_OVERDUE, west.id, "2", "Lobby terminal has not confirmed a deletion"
+    alarms.raise_alarm(
+        db.session,
+        AlarmKind.ERASURE_OVERDUE,
+        "2",
+        site_id=west.id,
+        message="Lobby terminal has not confirmed a deletion",
     )
     db.session.commit()
 
@@ -202,45 +206,74 @@ def test_terminal_status_counts_follow_status_messages(seeded):
     assert seeded["offline"].status is TerminalStatus.ONLINE
 
 
-def lockout_alarm(site, door, terminal, at):
+def lockout_alarm(site, door, terminal, at, reason="brute_force"):
     """A keypad lockout as a terminal reports it (terminals/runtime.py): an event with decision alarm."""
     record = EventRecord(
         uid=str(uuid.uuid4()),
         door=door.id,
         method=EntryMethod.VISITOR_CODE,
         decision=Decision.ALARM,
-        reason="brute_force",
+        reason=reason,
         at=at,
     )
     event_ingest.ingest(db.session, [(event_ingest.sender_of(db.session, terminal), [record])])
     db.session.commit()
 
 
-def test_a_keypad_lockout_alarm_is_open_on_the_dashboard_as_in_events(client, make_user, seeded):
+def test_terminal_alarms_are_open_on_the_dashboard_by_severity_and_kind(client, make_user, seeded):
     east, west = seeded["east"], seeded["west"]
     gate = seeded["online"].doors[0]
     lobby = seeded["offline"].doors[0]
     now = utcnow()
-    lockout_alarm(east, gate, seeded["online"], now - timedelta(hours=2))
-    lockout_alarm(west, lobby, seeded["offline"], now - timedelta(days=2))
-    lockout_alarm(west, lobby, seeded["offline"], now - timedelta(days=alarm_board.RECENT_DAYS + 1))  # too old
+    lockout_alarm(east, gate, seeded["online"], now - timedelta(minutes=20))
+    lockout_alarm(west, lobby, seeded["offline"], now - timedelta(minutes=10))
+    lockout_alarm(west, lobby, seeded["offline"], now - timedelta(days=alarm_board.RECENT_DAYS + 1), "door_forced")
     board = alarm_board.alarm_board(db.session)
-    assert board.terminal_count == 2 and board.terminal_kinds == [("brute_force", 2)]
-    assert board.total == 3  # and the erasure alarm the fixture raised
+    assert board.total == 4  # and the erasure alarm the fixture raised
+    assert [(s.value, n) for s, n in board.severities] == [("critical", 1), ("warning", 2), ("notice", 1)]
+    assert board.kinds[0] == (AlarmKind.KEYPAD_LOCKOUT, 2)
+    # The most severe first, however old; then the newest.
+    assert [line.alarm.kind for line in board.alarms] == [
+        AlarmKind.DOOR_FORCED,
+        AlarmKind.KEYPAD_LOCKOUT,
+        AlarmKind.KEYPAD_LOCKOUT,
+        AlarmKind.ERASURE_OVERDUE,
+    ]
+    assert (board.alarms[0].site, board.alarms[0].door, board.alarms[0].terminal) == (
+        "West Yard",
+        "Lobby",
+        "Lobby terminal",
+    )
 
     make_user("guard1", ConsoleRole.GUARD)
     login(client, "guard1")
     html = client.get("/").text
-    assert figure(html, "alarms") == "3"
+    assert figure(html, "alarms") == "4"
     assert "No open alarms." not in html
-    kinds = re.search(r'data-list="terminal-alarm-kinds">(.*?)</ul>', html, re.S).group(1)
-    assert "Repeated wrong codes" in kinds and '<span data-kind="brute_force">2</span>' in kinds
-    listed = re.search(r'data-list="terminal-alarms">(.*?)</table>', html, re.S).group(1)
-    assert len(event_ids(listed)) == 2 and "Gate terminal" in listed and "Lobby terminal" in listed
-    # Each site's link opens Events showing exactly the alarms counted here.
-    links = re.findall(r'<a href="([^"]+)">See the (\d+) alarms? at ([^<]+) in Events</a>', html)
-    assert sorted(name for _, _, name in links) == ["East Garden", "West Yard"]
-    for url, count, _name in links:
-        events = client.get(url.replace("&amp;", "&"))
-        assert events.status_code == 200
-        assert len(event_ids(events.text)) == int(count) == 1
+    kinds = re.search(r'data-list="alarm-kinds">(.*?)</ul>', html, re.S).group(1)
+    assert "Keypad locked after wrong codes" in kinds and '<span data-kind="keypad_lockout">2</span>' in kinds
+    severities = re.search(r'data-list="alarm-severities">(.*?)</ul>', html, re.S).group(1)
+    assert "Critical" in severities and '<span data-severity="warning">2</span>' in severities
+    listed = re.search(r'data-list="alarms">(.*?)</table>', html, re.S).group(1)
+    assert len(re.findall(r'data-alarm="\d+"', listed)) == 4
+    assert "Gate terminal" in listed and "Lobby terminal" in listed and "Door forced open" in listed
+
+
+def test_terminal_alarms_resolved_lately_are_still_listed(client, make_user, seeded):
+    lobby = seeded["offline"].doors[0]
+    lockout_alarm(seeded["west"], lobby, seeded["offline"], utcnow() - timedelta(hours=2))
+    assert alarms.end_lockouts(db.session) == 1
+    db.session.commit()
+    board = alarm_board.alarm_board(db.session)
+    assert board.total == 1 and board.resolved_count == 1
+    assert board.resolved[0].alarm.kind is AlarmKind.KEYPAD_LOCKOUT
+    # Long resolved: no longer listed.
+    later = alarm_board.alarm_board(db.session, utcnow() + timedelta(days=alarm_board.RECENT_DAYS + 1))
+    assert later.resolved == [] and later.resolved_count == 0
+
+    make_user("guard1", ConsoleRole.GUARD)
+    login(client, "guard1")
+    html = client.get("/").text
+    assert figure(html, "alarms") == "1"
+    resolved = re.search(r'data-list="resolved-alarms">(.*?)</table>', html, re.S).group(1)
+    assert "Keypad locked after wrong codes" in resolved and "Lobby terminal" in resolved
