@@ -13,6 +13,7 @@ from server.cli.database import db_group
 from server.cli.demo import demo
 from server.cli.doors import door_group
 from server.cli.face import face
+from server.cli.integrations import api_keys_group, webhooks_group
 from server.cli.keys import keys_group
 from server.cli.mobile import mobile_api_group
 from server.cli.privacy import consent, privacy
@@ -49,6 +50,8 @@ for group in (
     subject_access,
     app_accounts,
     broker,
+    api_keys_group,
+    webhooks_group,
     demo,
 ):
     main.add_command(group)

@@ -1,0 +1,84 @@
+"""`gatehouse api-keys create|list|revoke` and `gatehouse webhooks add|list|remove|deliver --once` on a migrated
+database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from server.app import MIGRATIONS_DIR, create_app
+from server.cli import integrations as cli_integrations
+from server.cli.main import main
+from server.config import load_server_config
+from server.extensions import db
+from server.services.integrations import api_keys
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def config(request: pytest.FixtureRequest, tmp_path: Path, key_dir: Path) -> Iterator[Path]:
+    """A production server config on an upgraded, empty database."""
+    admin = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'gh.db'}"
+    else:
+        pg_url: str = request.getfixturevalue("pg_url")
+        name = f"gatehouse_cli_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = pg_url.rsplit("/", 1)[0] + f"/{name}"
+    path = tmp_path / "server.toml"
+    path.write_text(f'mode = "production"\ndatabase_url = "{url}"\nkey_dir = "{key_dir}"\n')
+    app = create_app(load_server_config(path))
+    with app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+        db.engine.dispose()
+    yield path
+    if admin is not None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _run(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--config", str(config)], catch_exceptions=False)
+
+
+def test_the_scopes_offered_are_the_services(config: Path) -> None:
+    assert cli_integrations.SCOPES == api_keys.SCOPES
+
+
+def test_api_keys_and_webhooks_from_the_command_line(config: Path) -> None:
+    created = _run(config, "api-keys", "create", "--name", "PMS", "--scope", "events:read", "--scope", "doors:read")
+    assert created.exit_code == 0, created.output
+    full = re.search(r"key \(shown once\): (gh_ops_\S+)", created.output).group(1)
+    listed = _run(config, "api-keys", "list")
+    assert "PMS" in listed.output and "active" in listed.output and full not in listed.output
+    assert _run(config, "api-keys", "revoke", "1").exit_code == 0
+    assert "revoked" in _run(config, "api-keys", "list").output
+    missing = _run(config, "api-keys", "revoke", "99")
+    assert missing.exit_code != 0
+
+    # Production mode: plain http only to this machine.
+    refused = _run(
+        config, "webhooks", "add", "--name", "PMS", "--url", "http://pms.example/h", "--topic", "access.granted"
+    )
+    assert refused.exit_code != 0 and "https" in refused.output
+    added = _run(
+        config, "webhooks", "add", "--name", "PMS", "--url", "http://127.0.0.1:9/h", "--topic", "access.granted"
+    )
+    assert added.exit_code == 0, added.output
+    assert re.search(r"signing secret \(shown once\): whsec_\S+", added.output)
+    listed = _run(config, "webhooks", "list").output
+    assert "http://127.0.0.1:9/h" in listed and "whsec_" not in listed and "never delivered" in listed
+    delivered = _run(config, "webhooks", "deliver", "--once")
+    assert delivered.exit_code == 0 and "delivered 0" in delivered.output
+    assert _run(config, "webhooks", "remove", "1").exit_code == 0
+    assert "PMS" not in _run(config, "webhooks", "list").output
