@@ -2,7 +2,8 @@
 webhooks, lockdown and emergency release, and each site's bound on how long a terminal decides offline
 
 Alarms gain a severity, the door and terminal they concern, an acknowledgement (who, when, comment) and who
-resolved them and why; the alarms already open keep their kind and get its severity. Sites get
+resolved them and why; the alarms already open keep their kind and get its severity. Alarms terminals raised as
+events in the last 7 days (the dashboard listed those) become open alarms, so none is lost. Sites get
 offline_alarm_minutes (10), max_offline_hours (72) and offline_policy (keep_residents: a compound does not lock
 its residents out because a cable broke).
 
@@ -11,6 +12,8 @@ Revises: 0014eventdaycounts
 Create Date: 2026-12-07 20:54:30.795122
 
 """
+from datetime import UTC, datetime, timedelta
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -34,6 +37,40 @@ def _listed(kinds):
 
 def _kinds(kinds):
     return f"kind IN ({_listed(kinds)})"
+
+
+# Terminal alarm events this recent become open alarms (the dashboard listed this many days of them).
+TERMINAL_ALARM_DAYS = 7
+# A terminal alarm event's reason, the kind it raises and that kind's severity (server/services/operations/alarms.py);
+# any other reason raises terminal_alarm (warning).
+EVENT_KINDS = {
+    'door_forced': ('door_forced', 'critical'),
+    'door_held_open': ('door_held_open', 'warning'),
+    'brute_force': ('keypad_lockout', 'warning'),
+    'tamper': ('terminal_tamper', 'critical'),
+}
+
+
+def _by_reason(column):
+    whens = " ".join(f"WHEN '{reason}' THEN '{kind[column]}'" for reason, kind in EVENT_KINDS.items())
+    return f"CASE e.reason {whens} ELSE '{('terminal_alarm', 'warning')[column]}' END"
+
+
+def _backfill_terminal_alarms():
+    """Open alarms for the terminal alarm events of the last TERMINAL_ALARM_DAYS days, one per event (ref: its uid)."""
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=TERMINAL_ALARM_DAYS)
+    message = (
+        "'Terminal alarm ' || e.reason || ' at door ' || COALESCE(d.name, '-') || ', raised before alarms were "
+        "handled one by one: acknowledge it, or resolve it if its cause has ended.'"
+    )
+    op.get_bind().execute(
+        sa.text(
+            "INSERT INTO alarms (site_id, kind, severity, ref, door_id, terminal_id, message, raised_at) "
+            f"SELECT e.site_id, {_by_reason(0)}, {_by_reason(1)}, e.event_uid, e.door_id, e.terminal_id, {message}, "
+            "e.occurred_at FROM access_events e LEFT JOIN doors d ON d.id = e.door_id "
+            "WHERE e.decision = 'alarm' AND e.occurred_at >= :since"
+        ).bindparams(sa.bindparam("since", since, type_=sa.DateTime()))
+    )
 
 
 def upgrade():
@@ -167,6 +204,7 @@ def upgrade():
     op.add_column('sites', sa.Column('offline_policy', sa.String(length=16), nullable=False, server_default='keep_residents'))
 
     op.execute("UPDATE alarms SET severity = 'warning' WHERE kind = 'snapshot_budget'")
+    _backfill_terminal_alarms()
     # ### end Alembic commands ###
 
 
