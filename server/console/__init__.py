@@ -35,6 +35,7 @@ def register_console(app: Flask) -> None:
     """Attach the console blueprints, the user loader and the error pages."""
     from server.console import access, auth, monitor, passes, people, privacy, subject_access, terminals, views
     from server.console.forms import refuse_control_characters
+    from server.console.operations import routes as operations
     from server.console.person import app as person_app
     from server.console.person import common as person
     from server.console.person import credentials, face, page  # noqa: F401  (their routes join the person blueprint)
@@ -43,6 +44,7 @@ def register_console(app: Flask) -> None:
     app.before_request(refuse_control_characters)  # every form's text, checked once before any view reads it
     for area in (auth, views, subject_access, people, person, person_app, access, passes, terminals, monitor, privacy):
         app.register_blueprint(area.bp)
+    app.register_blueprint(operations.bp)
     app.jinja_env.globals.update(
         nav_items=nav_items,
         nav_sections=nav_sections,

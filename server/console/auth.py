@@ -17,6 +17,7 @@ from wtforms import HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from server.console.i18n import LANGUAGES
+from server.console.nav import home_endpoint
 from server.extensions import db
 from server.services.accounts import sign_in, users
 from server.services.accounts.sign_in import SignInRefused, TooManyAttempts
@@ -48,7 +49,7 @@ def _safe_next(target: str | None) -> str:
     # Only same-site relative paths, so the login page cannot be used as an open redirect.
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
-    return url_for("views.dashboard")
+    return url_for(home_endpoint())
 
 
 def _address() -> str:
@@ -93,7 +94,7 @@ def _remember_browser(response: BaseResponse, username: str) -> None:
 def login() -> ResponseReturnValue:
     """Show the login form and log the user in; repeated failures are slowed down."""
     if current_user.is_authenticated:
-        return redirect(url_for("views.dashboard"))
+        return redirect(url_for(home_endpoint()))
     form = LoginForm()
     if form.validate_on_submit():
         username = form.username.data or ""

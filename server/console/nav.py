@@ -42,6 +42,7 @@ SECTIONS: tuple[NavSection, ...] = (
         "operations",
         _l("Operations"),
         (
+            NavItem("operations.page", _l("Live operations"), _ALL, "radio"),
             NavItem("views.dashboard", _l("Dashboard"), _ALL, "layout-dashboard"),
             NavItem("monitor.events", _l("Events"), _ALL, "activity"),
             NavItem("terminals.index", _l("Terminals"), _ALL, "router"),
@@ -63,6 +64,14 @@ SECTIONS: tuple[NavSection, ...] = (
     ),
 )
 NAV: tuple[NavItem, ...] = tuple(item for section in SECTIONS for item in section.items)
+
+
+def home_endpoint() -> str:
+    """Where the current user lands after logging in: a guard on the operations screen, others on the dashboard."""
+    guard = current_user.is_authenticated and current_user.role == ConsoleRole.GUARD
+    if guard and "operations.page" in current_app.view_functions:
+        return "operations.page"
+    return "views.dashboard"
 
 
 def _visible(item: NavItem) -> bool:
