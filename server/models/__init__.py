@@ -54,6 +54,7 @@ from server.models.records import (
     JournalEntry,
     JournalKind,
 )
+from server.models.report_stamps import ReportStamp
 from server.models.site import Door, Site, Terminal, TerminalStatus, terminal_doors
 from server.models.users import ConsoleUser
 
@@ -105,6 +106,7 @@ __all__ = [
     "PersonStatus",
     "PrivacyAssessment",
     "PrivacyNotice",
+    "ReportStamp",
     "ResidentAccount",
     "SessionEnd",
     "Site",

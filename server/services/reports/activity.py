@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Date, and_, case, func, literal, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from gatehouse_core.wire.messages import Decision, EntryMethod
-from server.models import ConsentRecord, Door, EventDayCount, FaceTemplate, Person, Site, utcnow
+from server.models import ConsentRecord, Door, EventDayCount, FaceTemplate, Person, ReportStamp, Site, utcnow
+from server.models.report_stamps import PAST_DAY_COUNTS
 from server.services.reports import timefmt
 from server.services.session import DbSession
 
@@ -85,16 +86,33 @@ def has_face(at: datetime) -> Any:
 
 
 class ReportCache:
-    """Counts over the whole people table, kept between requests of one process (one cache per app).
+    """Figures kept between requests of one process (one cache per app).
 
     Active people and face opt-in take tens of milliseconds at 100,000 people whatever the index; they move
-    slowly, so each is kept for `people_ttl`.
+    slowly, so each is kept for `people_ttl`. The door activity of the days before today is kept for as long as
+    the rows it was read from are unchanged (the caller's key says so), in every process alike.
     """
 
     def __init__(self, people_ttl: timedelta = timedelta(minutes=1)) -> None:
         self.people_ttl = people_ttl
         self._people: dict[str, tuple[datetime, Any]] = {}
+        self._past: tuple[Hashable, Any] | None = None
         self._lock = threading.Lock()
+
+    def past_days(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The figures kept under `key` (the days' dates and their rows' stamp), else `compute()` (then kept).
+
+        Only the newest key is kept: a new day or a late event replaces it.
+        """
+        with self._lock:
+            kept = self._past
+        if kept is not None and kept[0] == key:
+            value: T = kept[1]
+            return value
+        value = compute()
+        with self._lock:
+            self._past = (key, value)
+        return value
 
     def people_figure(self, name: str, at: datetime, count: Callable[[], T]) -> T:
         """The figure kept under `name` if counted within `people_ttl` of `at`, else `count()` (then kept)."""
@@ -109,49 +127,87 @@ class ReportCache:
         return value
 
 
-def activity(session: DbSession, at: datetime | None = None, days: int = WINDOW_DAYS) -> Activity:
-    """Every site's door activity over its last `days` days (today included), from the daily counts."""
+def activity(
+    session: DbSession, at: datetime | None = None, days: int = WINDOW_DAYS, cache: ReportCache | None = None
+) -> Activity:
+    """Every site's door activity over its last `days` days (today included), from the daily counts.
+
+    Today's figures are read on every call. The days before today change only when a late event lands on one
+    (a terminal back from a cut-off), which moves their version (day_counts.bump_past_days): with a `cache`,
+    their figures are kept and read again only when the dates or that version change.
+    """
     at = at or utcnow()
     sites = session.execute(select(Site.id, Site.timezone)).all()
     today_of = {site_id: at.astimezone(timefmt.zone(timezone)).date() for site_id, timezone in sites}
     by_day = {today - timedelta(days=back): DayFigures() for today in today_of.values() for back in range(days)}
     today, rest = DayFigures(), DayFigures()  # today at each site; the window's days before it
     if today_of:
-        rows = EventDayCount
-        first = {site_id: today - timedelta(days=days - 1) for site_id, today in today_of.items()}
-        if len(set(today_of.values())) == 1:
-            # Every site on the same dates: one range per site of the key, read in its order (no sorting).
-            in_window = and_(
-                rows.site_id.in_(today_of), rows.day >= min(first.values()), rows.day <= max(today_of.values())
-            )
-        else:
-            in_window = or_(*(and_(rows.site_id == s, rows.day >= first[s], rows.day <= today_of[s]) for s in today_of))
-        count = func.sum(rows.count)
-        granted = (rows.decision == Decision.GRANT, in_window)
-        by_method = select(rows.site_id, rows.day, rows.method, count).where(*granted)
-        for site_id, day, method, n in session.execute(by_method.group_by(rows.site_id, rows.day, rows.method)):
-            by_day[day].entries[method] += n
-            (today if day == today_of[site_id] else rest).entries[method] += n
-        # Beyond entries per day, the dashboard shows today's figures and the window's: few groups to count.
-        on_today = (rows.day == case({s: literal(t, Date()) for s, t in today_of.items()}, value=rows.site_id)).label(
-            "today"
-        )
-        by_door = select(rows.door_id, on_today, count).where(*granted, rows.door_id != 0)
-        for door_id, is_today, n in session.execute(by_door.group_by(rows.door_id, on_today)):
-            (today if is_today else rest).doors[door_id] += n
-        face = (rows.method == EntryMethod.FACE).label("face")
-        refused = select(rows.reason, face, on_today, count).where(rows.decision == Decision.DENY, in_window)
-        for reason, by_face, is_today, n in session.execute(refused.group_by(rows.reason, face, on_today)):
-            found = today if is_today else rest
-            found.refusals[reason] += n
-            if by_face:
-                found.face_refusals += n
-        # The doors that accept faces now, at sites with face entry on now, as the dashboard always judged them.
-        face_doors = select(Door.id).join(Site, Site.id == Door.site_id).where(Door.accepts_face, Site.face_enabled)
-        enrolled = select(rows.method, on_today, count).where(*granted, rows.enrolled, rows.door_id.in_(face_doors))
-        for method, is_today, n in session.execute(enrolled.group_by(rows.method, on_today)):
-            (today if is_today else rest).enrolled[method] += n
+        entries, today = _figures(session, today_of, today_of)
+        _merge(by_day, entries)
+        if days > 1:
+            first = {site_id: day - timedelta(days=days - 1) for site_id, day in today_of.items()}
+            before = {site_id: day - timedelta(days=1) for site_id, day in today_of.items()}
+            if cache is None:
+                entries, rest = _figures(session, first, before)
+            else:
+                key = (tuple(sorted(first.items())), tuple(sorted(before.items())), _past_version(session))
+                entries, rest = cache.past_days(key, lambda: _figures(session, first, before))
+            _merge(by_day, entries)
     return _activity(by_day, today, rest, at, days)
+
+
+# Granted entries per day and method, and the days' other figures, of the rows between two dates per site.
+Figures = tuple[dict[date, Counter[EntryMethod]], DayFigures]
+
+
+def _between(first: dict[int, date], last: dict[int, date]) -> Any:
+    """Rows of each site from its `first` to its `last` day."""
+    rows = EventDayCount
+    if len(set(first.values())) == 1 and len(set(last.values())) == 1:
+        # Every site on the same dates: one range per site of the key, read in its order (no sorting).
+        day_from, day_to = next(iter(first.values())), next(iter(last.values()))
+        return and_(rows.site_id.in_(first), rows.day >= day_from, rows.day <= day_to)
+    return or_(*(and_(rows.site_id == s, rows.day >= first[s], rows.day <= last[s]) for s in first))
+
+
+def _figures(session: DbSession, first: dict[int, date], last: dict[int, date]) -> Figures:
+    """Entries per day, and the span's figures (doors, refusals, face fallbacks), from the daily counts."""
+    rows = EventDayCount
+    span = _between(first, last)
+    count = func.sum(rows.count)
+    granted = (rows.decision == Decision.GRANT, span)
+    entries: dict[date, Counter[EntryMethod]] = {}
+    figures = DayFigures()
+    by_method = select(rows.day, rows.method, count).where(*granted).group_by(rows.day, rows.method)
+    for day, method, n in session.execute(by_method):
+        entries.setdefault(day, Counter())[method] += n
+        figures.entries[method] += n
+    by_door = select(rows.door_id, count).where(*granted, rows.door_id != 0).group_by(rows.door_id)
+    for door_id, n in session.execute(by_door):
+        figures.doors[door_id] += n
+    face = (rows.method == EntryMethod.FACE).label("face")
+    refused = select(rows.reason, face, count).where(rows.decision == Decision.DENY, span).group_by(rows.reason, face)
+    for reason, by_face, n in session.execute(refused):
+        figures.refusals[reason] += n
+        if by_face:
+            figures.face_refusals += n
+    # The doors that accept faces now, at sites with face entry on now, as the dashboard always judged them.
+    face_doors = select(Door.id).join(Site, Site.id == Door.site_id).where(Door.accepts_face, Site.face_enabled)
+    enrolled = select(rows.method, count).where(*granted, rows.enrolled, rows.door_id.in_(face_doors))
+    for method, n in session.execute(enrolled.group_by(rows.method)):
+        figures.enrolled[method] += n
+    return entries, figures
+
+
+def _past_version(session: DbSession) -> int:
+    """The version of the past days' counts (one primary-key read; day_counts moves it)."""
+    return session.scalar(select(ReportStamp.version).where(ReportStamp.name == PAST_DAY_COUNTS)) or 0
+
+
+def _merge(by_day: dict[date, DayFigures], entries: dict[date, Counter[EntryMethod]]) -> None:
+    """Add entries per day into the window's days (copying: `entries` may be kept in a cache)."""
+    for day, counter in entries.items():
+        by_day.setdefault(day, DayFigures()).entries.update(counter)
 
 
 def _activity(by_day: dict[date, DayFigures], today: DayFigures, rest: DayFigures, at: datetime, days: int) -> Activity:

@@ -223,7 +223,8 @@ def _kept(cache: ReportCache | None, name: str, at: datetime, count: Callable[[]
 
 
 def dashboard(session: DbSession, at: datetime | None = None, cache: ReportCache | None = None) -> Dashboard:
-    """The dashboard's figures at `at` (now by default); counts over all people from `cache` while fresh."""
+    """The dashboard's figures at `at` (now by default); counts over all people, and the door activity of past
+    days, from `cache` while they hold."""
     at = at or utcnow()
     lines = terminal_lines(session, doors=False)
     by_status = {status: [line for line in lines if line.terminal.status is status] for status in TerminalStatus}
@@ -236,7 +237,7 @@ def dashboard(session: DbSession, at: datetime | None = None, cache: ReportCache
     pending, overdue = deletions(session, at)
 
     board = alarm_board(session, at)
-    doors = activity(session, at)
+    doors = activity(session, at, cache=cache)
     today = {method: doors.today.entries.get(method, 0) for method in EntryMethod}
     return Dashboard(
         at=at,

@@ -16,7 +16,8 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gatehouse_core.wire.messages import Decision, EntryMethod
-from server.models import AccessEvent, EventDayCount, Person, Site, utcnow
+from server.models import AccessEvent, EventDayCount, Person, ReportStamp, Site, utcnow
+from server.models.report_stamps import PAST_DAY_COUNTS
 from server.services.reports import timefmt
 from server.services.reports.activity import has_face
 from server.services.session import DbSession
@@ -63,8 +64,14 @@ def count_events(session: DbSession, events: Sequence[EventFacts], at: datetime 
         return
     zones = dict(session.execute(select(Site.id, Site.timezone).where(Site.id.in_({e.site_id for e in events}))).all())
     let_in = sorted({e.person_pseudonym for e in events if e.decision is Decision.GRANT and e.person_pseudonym})
-    enrolled = _enrolled(session, let_in, at or utcnow())
-    _add(session, Counter(_key(event, zones, enrolled) for event in events))
+    now = at or utcnow()
+    enrolled = _enrolled(session, let_in, now)
+    counts = Counter(_key(event, zones, enrolled) for event in events)
+    _add(session, counts)
+    today = {site_id: local_day(zone, now) for site_id, zone in zones.items()}
+    if any(key[2] < today.get(key[0], key[2]) for key in counts):
+        # A late event (a terminal back from a cut-off) changed a past day: kept figures of past days are stale.
+        bump_past_days(session)
 
 
 def recount(bind: DbSession | Connection, at: datetime | None = None) -> int:
@@ -86,7 +93,16 @@ def recount(bind: DbSession | Connection, at: datetime | None = None) -> int:
         counts.update(_key(row, zones, enrolled) for row in rows)
         last, total = rows[-1].id, total + len(rows)
     _add(bind, counts)
+    # No version move here: a recount runs before any server reads (migration 0014 made the table it would move).
     return total
+
+
+def bump_past_days(bind: DbSession | Connection) -> None:
+    """Move the past days' version on (in the caller's transaction)."""
+    dialect = bind.dialect.name if isinstance(bind, Connection) else bind.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(ReportStamp).values(name=PAST_DAY_COUNTS, version=1)
+    bind.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"version": ReportStamp.version + 1}))
 
 
 def _enrolled(session: DbSession, pseudonyms: Sequence[str], at: datetime) -> set[str]:

@@ -105,18 +105,21 @@ def test_fallback_counts_entries_at_face_doors_by_people_with_a_face(yard, make_
     assert service.face_use(db.session).face_sites == 0
 
 
-def test_a_late_event_and_an_event_at_a_days_edge_land_on_their_own_days(yard):
+@pytest.mark.parametrize("cached", [False, True], ids=["uncached", "cached"])
+def test_a_late_event_and_an_event_at_a_days_edge_land_on_their_own_days(yard, cached):
     site, gate, _shed = yard
     at = utcnow()
     start = site_start(site, at)
+    cache = ReportCache() if cached else None
     record_events({"site": site, "door": gate, "at": start - timedelta(days=1)})
-    first = activity.activity(db.session, at)
+    first = activity.activity(db.session, at, cache=cache)
+    assert activity.activity(db.session, at, cache=cache) == first  # the past days as kept
     # A terminal that was offline delivers an event of yesterday, and one of the last second of the day before.
     record_events(
         {"site": site, "door": gate, "at": start - timedelta(hours=1)},
         {"site": site, "door": gate, "at": start - timedelta(days=1, seconds=1)},
     )
-    again = activity.activity(db.session, at)
+    again = activity.activity(db.session, at, cache=cache)
     yesterday = first.last_day - timedelta(days=1)
     assert dict(first.days)[yesterday].entries[EntryMethod.CARD] == 1
     assert dict(again.days)[yesterday].entries[EntryMethod.CARD] == 2
@@ -136,6 +139,26 @@ def test_a_fallback_is_judged_by_the_face_enrolled_when_the_event_was_stored(yar
     recount(db.session)
     db.session.commit()
     assert activity.activity(db.session).today.enrolled == {}
+
+
+def test_kept_past_days_match_a_fresh_read_and_move_with_the_day(yard):
+    site, gate, shed = yard
+    at = utcnow()
+    start = site_start(site, at)
+    record_events(
+        {"site": site, "door": gate, "at": start - timedelta(days=2)},
+        {"site": site, "door": shed, "method": EntryMethod.APP_CODE, "at": start - timedelta(days=1)},
+        {"site": site, "door": gate, "decision": Decision.DENY, "reason": "unknown", "at": start - timedelta(days=1)},
+        {"site": site, "door": gate, "at": start + timedelta(minutes=1)},
+    )
+    cache = ReportCache()
+    assert activity.activity(db.session, at, cache=cache) == activity.activity(db.session, at)
+    record_events({"site": site, "door": shed, "at": start + timedelta(minutes=2)})  # today's: always read
+    assert activity.activity(db.session, at, cache=cache).today.doors == {gate.id: 1, shed.id: 1}
+    tomorrow = at + timedelta(days=1)
+    kept = activity.activity(db.session, tomorrow, cache=cache)
+    assert kept == activity.activity(db.session, tomorrow) and kept.today.entries == {}
+    assert kept.window.doors == {gate.id: 2, shed.id: 2}
 
 
 def test_people_figures_are_kept_for_a_minute(yard, make_person):
