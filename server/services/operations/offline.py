@@ -26,10 +26,18 @@ def check_offline(session: DbSession, at: datetime | None = None) -> int:
     """Raise an alarm for each terminal silent past its site's bound (once per outage) and resolve those of
     terminals online again or removed; how many raised. No commit."""
     at = at or utcnow()
+    # One open alarm per terminal: a worker restart re-reads a retained "offline", which moves last_seen_at on.
+    alarmed = select(Alarm.terminal_id).where(
+        Alarm.kind == AlarmKind.TERMINAL_OFFLINE, Alarm.resolved_at.is_(None), Alarm.terminal_id.is_not(None)
+    )
     silent = session.execute(
         select(Terminal, Site)
         .join(Site, Site.id == Terminal.site_id)
-        .where(Terminal.status != TerminalStatus.ONLINE, Terminal.last_seen_at.is_not(None))
+        .where(
+            Terminal.status != TerminalStatus.ONLINE,
+            Terminal.last_seen_at.is_not(None),
+            Terminal.id.not_in(alarmed),
+        )
         .order_by(Terminal.id)
     ).all()
     new = [

@@ -36,6 +36,9 @@ def test_raised_once_after_the_sites_bound_and_resolved_when_back(doors: Doors) 
     assert check(t0 + bound - timedelta(seconds=1)) == 0
     assert check(t0 + bound) == 1
     assert check(t0 + bound + timedelta(minutes=30)) == 0  # the same outage
+    # A restarted worker re-reads the retained "offline", which moves last_seen_at on: still the same outage.
+    went_offline(doors, t0 + bound)
+    assert check(t0 + 3 * bound) == 0
     (alarm,) = offline_alarms()
     assert alarm.severity is AlarmSeverity.WARNING and alarm.terminal_id == doors.north.id
     assert alarm.ref == f"{doors.north.id}@{t0.isoformat(timespec='seconds')}"
