@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -11,6 +13,19 @@ from server.cli.common import app_context, config_option, fail
 # api_keys.SCOPES, without importing the database stack when the command line starts (a test holds them equal).
 SCOPES = ("events:read", "alarms:read", "doors:read", "doors:command")
 ACTOR = "cli"
+
+
+@contextmanager
+def _database(config_path: Path) -> Iterator[None]:
+    """An app context whose connections are closed on the way out (the process may live on: tests, scripts)."""
+    from server.extensions import db
+
+    with app_context(config_path):
+        try:
+            yield
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 @click.group("api-keys")
@@ -30,7 +45,7 @@ def keys_create(config_path: Path, name: str, scopes: tuple[str, ...], site_id: 
     from server.services.errors import DomainError
     from server.services.integrations import api_keys
 
-    with app_context(config_path):
+    with _database(config_path):
         try:
             key, full = api_keys.create(db.session, Actor(ACTOR), name, scopes, site_id)
             db.session.commit()
@@ -47,7 +62,7 @@ def keys_list(config_path: Path) -> None:
     from server.extensions import db
     from server.services.integrations import api_keys
 
-    with app_context(config_path):
+    with _database(config_path):
         for key in api_keys.list_keys(db.session):
             used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never used"
             state = "revoked" if key.revoked_at else "active"
@@ -65,7 +80,7 @@ def keys_revoke(config_path: Path, key_id: int) -> None:
     from server.services.errors import DomainError
     from server.services.integrations import api_keys
 
-    with app_context(config_path):
+    with _database(config_path):
         try:
             key = api_keys.revoke(db.session, Actor(ACTOR), key_id)
             db.session.commit()
@@ -93,7 +108,7 @@ def webhooks_add(config_path: Path, name: str, url: str, topics: tuple[str, ...]
     from server.services.integrations import webhooks
     from server.state import state
 
-    with app_context(config_path):
+    with _database(config_path):
         try:
             hook, secret = webhooks.register(
                 db.session,
@@ -119,7 +134,7 @@ def webhooks_list(config_path: Path) -> None:
     from server.extensions import db
     from server.services.integrations import webhooks
 
-    with app_context(config_path):
+    with _database(config_path):
         for s in webhooks.summaries(db.session):
             hook = s.webhook
             last = s.last_delivered_at.isoformat(timespec="seconds") if s.last_delivered_at else "never delivered"
@@ -139,7 +154,7 @@ def webhooks_remove(config_path: Path, webhook_id: int) -> None:
     from server.services.errors import DomainError
     from server.services.integrations import webhooks
 
-    with app_context(config_path):
+    with _database(config_path):
         try:
             webhooks.delete(db.session, Actor(ACTOR), webhook_id)
             db.session.commit()
@@ -156,14 +171,19 @@ def webhooks_deliver(config_path: Path, once: bool) -> None:
     import threading
 
     from server.cli.common import server_app, stop_on_signals
+    from server.extensions import db
     from server.link.webhook_sender import WebhookSender
 
     _config, app = server_app(config_path, False)
     sender = WebhookSender(app)
-    if once:
-        outcome = sender.run_once()
-        click.echo(f"delivered {outcome.delivered}, retrying {outcome.retrying}, failed {outcome.failed}")
-        return
-    stop = threading.Event()
-    stop_on_signals(stop)
-    sender.run(stop)
+    try:
+        if once:
+            outcome = sender.run_once()
+            click.echo(f"delivered {outcome.delivered}, retrying {outcome.retrying}, failed {outcome.failed}")
+            return
+        stop = threading.Event()
+        stop_on_signals(stop)
+        sender.run(stop)
+    finally:
+        with app.app_context():
+            db.engine.dispose()
