@@ -29,7 +29,7 @@ from gatehouse_core.pass_token import PassClaims, PassTokenError, looks_like_tok
 from gatehouse_core.schedule import WeeklySchedule, Window
 from gatehouse_core.sealed import SealError, unseal
 from gatehouse_core.wire.messages import Decision, EntryMethod, EventRecord
-from gatehouse_core.wire.records import DoorRecord, PassRecord, PersonRecord, SiteRecord, seed_context
+from gatehouse_core.wire.records import DoorMode, DoorRecord, PassRecord, PersonRecord, SiteRecord, seed_context
 from terminals.app_codes import AppCodeIndex
 from terminals.inputs import CardPresented, CodeEntered, FaceAttempt, IdEntered, Presentation, QrScanned
 from terminals.lockout import Lockout
@@ -56,6 +56,7 @@ class Reason(enum.StrEnum):
     LOCKED_OUT = "locked_out"
     BRUTE_FORCE = "brute_force"  # the alarm raised when a lockout starts
     FACE_SYNC_PENDING = "face_sync_pending"  # a face while matching waits for sync after a (re)connect
+    LOCKDOWN = "lockdown"  # the door is locked down: only staff cards and ID documents open it
 
 
 GRANTED_MESSAGE = "Welcome"
@@ -147,6 +148,8 @@ _METHOD_FLAG = {
 # against everyone who types here. QRs are not on this list: a visitor's is signed and cannot be guessed, and a
 # resident's names its credential, so guesses at it are counted against that credential alone (see lockout.py).
 TYPED = (IdEntered, CodeEntered)
+# What opens a locked-down door, and only for staff: a credential bound to a known person, nothing anyone can pass on.
+LOCKDOWN_METHODS = (EntryMethod.CARD, EntryMethod.ID_DOCUMENT)
 
 
 class DecisionEngine:
@@ -219,7 +222,21 @@ class DecisionEngine:
             return Verdict(method, presentation.door, Reason.WRONG_DOOR)
         if not getattr(door, _METHOD_FLAG[method]):
             return Verdict(method, presentation.door, Reason.METHOD_NOT_ALLOWED)
+        if door.mode is DoorMode.LOCKDOWN:
+            return self._lockdown(presentation, method, now)
         return self._decide(presentation, now)
+
+    def _lockdown(self, presentation: Presentation, method: EntryMethod, now: datetime) -> Verdict:
+        """Under lockdown only a staff member's card or ID document opens; face, codes and passes are refused."""
+        if method not in LOCKDOWN_METHODS:
+            return Verdict(method, presentation.door, Reason.LOCKDOWN)
+        verdict = self._decide(presentation, now)
+        if not verdict.granted:
+            return verdict
+        person = self.store.person(verdict.person) if verdict.person is not None else None
+        if person is None or person.person_kind != "staff":
+            return Verdict(method, presentation.door, Reason.LOCKDOWN, person=verdict.person)
+        return verdict
 
     def _decide(self, p: Presentation, now: datetime) -> Verdict:
         if isinstance(p, CardPresented):

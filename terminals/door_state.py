@@ -10,6 +10,8 @@ device, so the terminal's loop owns it and tests drive it with any times they li
   (unlock time over) while it is still open changes nothing: the opening was authorised, so past the limit it
   is **held open** (alarm `door_held_open`), never forced.
 - held open / forced open last until the contact closes (a grant meanwhile does not clear them).
+- a door its mode holds unlocked (emergency release, unlock schedule) is released, so opening it is open, never
+  forced, and it is not held open while the hold lasts; the limit runs from the hold's end.
 - closing returns to locked, or to unlocked while the unlock time still runs.
 
 A door without a contact is not supervised: it is only ever locked or unlocked. A contact's first reading (the
@@ -44,6 +46,7 @@ class DoorMachine:
             raise ValueError("the held-open limit must be positive")
         self.held_open_s = held_open_s
         self.released = False
+        self.held = False  # held unlocked by the door's mode: an opening is expected and never held open
         self.is_open = False
         self.opened_at = 0.0
         self.state = DoorState.LOCKED
@@ -95,8 +98,16 @@ class DoorMachine:
         self.opened_at = now
         return self._enter(DoorState.OPEN, now)
 
+    def set_held(self, held: bool, now: float) -> None:
+        """The door's mode holds it unlocked (or no longer): the held-open limit runs again from the hold's end."""
+        if self.held and not held:
+            self.opened_at = now
+        self.held = held
+
     def tick(self, now: float) -> Change | None:
         """Time passed: an authorised opening past the held-open limit becomes held open."""
+        if self.held:
+            return None
         if self.state is DoorState.OPEN and self.held_open_s is not None and now - self.opened_at >= self.held_open_s:
             return self._enter(DoorState.HELD_OPEN, now, DOOR_HELD_OPEN)
         return None

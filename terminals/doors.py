@@ -28,15 +28,34 @@ class DoorController:
         self.relay = relay
         self.pulse_s = pulse_s
         self._until: dict[int, float] = {}
+        self._held: set[int] = set()  # held unlocked by the door's mode (emergency release, unlock schedule)
         self._on_change = on_change
 
     def state(self, door: int) -> DoorState:
         """Current state of one door."""
-        return DoorState.UNLOCKED if door in self._until else DoorState.LOCKED
+        return DoorState.UNLOCKED if door in self._until or door in self._held else DoorState.LOCKED
+
+    def held(self, door: int) -> bool:
+        """Whether the door's mode holds it unlocked."""
+        return door in self._held
+
+    def hold(self, door: int, unlocked: bool, now: float) -> None:
+        """Hold a door unlocked until told otherwise (not a pulse), or end the hold (a pulse under way runs out)."""
+        if unlocked == (door in self._held):
+            return
+        if unlocked:
+            self._held.add(door)
+        else:
+            self._held.discard(door)
+        if door in self._until:
+            return
+        self.relay.set(door, unlocked)
+        if self._on_change is not None:
+            self._on_change(door, unlocked, now)
 
     def open(self, door: int, now: float) -> None:
         """Unlock for one pulse; a grant while already unlocked extends it."""
-        newly = door not in self._until
+        newly = door not in self._until and door not in self._held
         if newly:
             self.relay.set(door, True)
         self._until[door] = now + self.pulse_s
@@ -48,12 +67,15 @@ class DoorController:
         for door, until in list(self._until.items()):
             if now >= until:
                 del self._until[door]
+                if door in self._held:
+                    continue
                 self.relay.set(door, False)
                 if self._on_change is not None:
                     self._on_change(door, False, now)
 
     def close_all(self) -> None:
         """Lock everything (shutdown)."""
-        for door in list(self._until):
-            del self._until[door]
+        for door in sorted(set(self._until) | self._held):
+            self._until.pop(door, None)
+            self._held.discard(door)
             self.relay.set(door, False)

@@ -12,6 +12,7 @@ from `hardware`.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import queue
 import threading
@@ -26,6 +27,7 @@ from gatehouse_core import __version__
 from gatehouse_core.keyring import load_credential_key, load_public_key, load_seal_key
 from gatehouse_core.wire.messages import Ack, Birth, Decision, EntryMethod, EventRecord, encode
 from gatehouse_core.wire.topics import STATUS_ONLINE, Channel, server_status
+from terminals import door_modes
 from terminals.command_handling import RemoteCommands
 from terminals.config import TerminalConfig
 from terminals.control import ControlError, ControlServer, DoorAction, PhotoPresented, Request
@@ -84,6 +86,7 @@ Event = Connected | Disconnected | Incoming | NewEvents | Presented | ControlOp 
 RESYNC_MIN_INTERVAL = 2.0  # seconds between births asking for missing changes
 SYNC_STALL_TIMEOUT = 30.0  # seconds a half-received delta or snapshot may wait for its next part
 PHOTO_READ_LIMIT = 10_000_001  # a presented photo beyond the face service's limit is refused, not read whole
+MODES_INTERVAL = 1.0  # seconds between checks of door modes and unlock schedules (windows are whole minutes)
 FACE_SYNC_WAIT_S = 10.0  # hold of a terminal without face entry (it only tracks sync; nothing waits on it)
 
 
@@ -133,6 +136,9 @@ class TerminalRuntime:
             time.monotonic(),
         )
         self.doors = DoorController(self.relay, config.relay.pulse_ms / 1000, self._lock_changed)
+        # Per door, the unlock window in which someone was first let in (first-person-in), kept across restarts.
+        self._first_in: dict[str, str] = json.loads(self.store.state("first_in") or "{}")
+        self._modes_at = -MODES_INTERVAL
         self.door_inputs = door_inputs if door_inputs is not None else make_door_inputs(config)
         self.faces: FaceService | None = None
         if config.face is not None:
@@ -284,6 +290,7 @@ class TerminalRuntime:
             return
         if verdict.granted:
             self.doors.open(verdict.door, time.monotonic())
+            self._first_person_in(verdict.door, now)
         self.store.record_decision(
             verdict.event(now),
             pass_use=verdict.pass_id if verdict.granted else None,
@@ -295,6 +302,28 @@ class TerminalRuntime:
         log.info("door %d: %s by %s", verdict.door, "granted" if verdict.granted else "denied", verdict.method.value)
         if presented.reply is not None:
             presented.reply.set_result({"door": verdict.door, "granted": verdict.granted, "message": verdict.message})
+
+    def _apply_modes(self, now: float) -> None:
+        """Hold each door's lock as its mode and unlock schedule ask (emergency release, scheduled unlock)."""
+        self._modes_at = now
+        policy = self.engine.policy
+        at = datetime.now(UTC)
+        for door_id, door in policy.doors.items():
+            hold = door_modes.desired(door, at, policy.tz, policy.holidays, self._first_in.get(str(door_id)))
+            if hold.unlocked != self.doors.held(door_id):
+                log.warning("door %d %s (%s)", door_id, "held unlocked" if hold.unlocked else "released", hold.mode)
+            self.doors.hold(door_id, hold.unlocked, now)
+            self.supervisor.set_mode(door_id, hold.mode, hold.unlocked, now)
+
+    def _first_person_in(self, door_id: int, now: datetime) -> None:
+        door = self.engine.policy.doors.get(door_id)
+        if door is None or not door.first_person_in:
+            return
+        window = door_modes.current_window(door, now, self.engine.policy.tz, self.engine.policy.holidays)
+        if window is not None and self._first_in.get(str(door_id)) != window:
+            self._first_in[str(door_id)] = window
+            self.store.set_state("first_in", json.dumps(self._first_in))
+            self._apply_modes(time.monotonic())
 
     def _lock_changed(self, door: int, unlocked: bool, now: float) -> None:
         self._keep_alarms(self.supervisor.lock_changed(door, unlocked, now))
@@ -349,6 +378,7 @@ class TerminalRuntime:
                 "applied_seq": self.store.applied_seq(),
                 "doors": sorted(self.engine.policy.doors),
                 "door_states": self.supervisor.states(),
+                "door_modes": {str(d): self.supervisor.mode(d) for d in sorted(self.engine.policy.doors)},
                 "locked_out_for_s": round(self.engine.lockout.remaining(now), 1),
                 "unsent_events": self.store.event_count(),
                 "face": self._face_status(),
@@ -414,6 +444,7 @@ class TerminalRuntime:
         outcome = self.sync.handle_sync(self.link.topic[Channel.SYNC], payload)
         if outcome.applied:
             self.engine.synced(outcome.people, outcome.full)
+            self._apply_modes(time.monotonic())
             if self.faces is not None:
                 self.faces.synced(outcome.people, outcome.full)
         if outcome.ack:
@@ -451,6 +482,8 @@ class TerminalRuntime:
 
     def _tick(self) -> None:
         now = time.monotonic()
+        if now - self._modes_at >= MODES_INTERVAL:
+            self._apply_modes(now)
         self.doors.tick(now)
         self._keep_alarms(self.supervisor.tick(now))
         self.commands.tick()

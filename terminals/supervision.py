@@ -38,6 +38,7 @@ class DoorSupervisor:
         self._clock = clock
         self._machines = {door: DoorMachine(limit, now) for door, limit in sorted(held_open_s.items())}
         self._since = {door: clock() for door in self._machines}
+        self._modes: dict[int, str] = {}
         self.changed = True  # nothing published yet
 
     def _machine(self, door: int, now: float) -> DoorMachine:
@@ -67,6 +68,18 @@ class DoorSupervisor:
         machine = self._machine(door, now)
         change = machine.lock_released(now) if released else machine.lock_engaged(now)
         return self._changed(door, change)
+
+    def set_mode(self, door: int, mode: str, held: bool, now: float) -> None:
+        """A door's mode as published (normal, lockdown, emergency_release, scheduled_unlock) and whether it is held."""
+        machine = self._machine(door, now)
+        machine.set_held(held, now)
+        if self._modes.get(door, "normal") != mode:
+            self._modes[door] = mode
+            self.changed = True
+
+    def mode(self, door: int) -> str:
+        """A door's mode as published."""
+        return self._modes.get(door, "normal")
 
     def signal(self, door: int, signal: Signal, now: float, *, initial: bool = False) -> list[EventRecord]:
         """A contact reading, `initial` if the driver's first (an exit request is the loop's: it releases the lock)."""
@@ -110,7 +123,9 @@ class DoorSupervisor:
         return DoorStates(
             terminal=self.terminal,
             doors=tuple(
-                DoorStatus(door=door, state=m.state, supervised=m.supervised, since=self._since[door])
+                DoorStatus(
+                    door=door, state=m.state, supervised=m.supervised, since=self._since[door], mode=self.mode(door)
+                )
                 for door, m in sorted(self._machines.items())
             ),
             at=self._clock(),

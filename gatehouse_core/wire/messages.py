@@ -236,6 +236,8 @@ class DoorStatus(WireModel):
     state: DoorState
     supervised: bool
     since: AwareDatetime
+    # "normal", "lockdown", "emergency_release", or "scheduled_unlock" while an unlock schedule holds it open.
+    mode: Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")] = "normal"
 
 
 MAX_DOORS_PER_TERMINAL = 1000  # far more than one terminal serves; about 100 KB, well under MAX_MESSAGE_BYTES

@@ -15,9 +15,9 @@ import enum
 import hashlib
 from collections.abc import Iterable
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, SerializerFunctionWrapHandler, model_serializer
 
 from gatehouse_core.wire.base import WireModel
 
@@ -27,22 +27,6 @@ Ident = Annotated[int, Field(ge=1, le=MAX_INT)]
 Pseudonym = Annotated[str, Field(pattern=r"^p-[0-9a-f]{16}$")]
 Sealed = Annotated[bytes, Field(min_length=28, max_length=8192)]
 Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-
-
-class DoorRecord(WireModel):
-    """A door this terminal serves and the entry methods it takes."""
-
-    kind: Literal["door"] = "door"
-    id: Ident
-    face: bool
-    card: bool
-    id_document: bool
-    app_code: bool
-
-    @property
-    def key(self) -> str:
-        """Identity of the record within its kind."""
-        return str(self.id)
 
 
 Minute = Annotated[int, Field(ge=0, le=1440)]
@@ -71,6 +55,60 @@ class OfflinePolicy(enum.StrEnum):
     KEEP_RESIDENTS = "keep_residents"
     # Only staff (guards') cards open; everything else is refused until the server is heard again.
     FAIL_SECURE = "fail_secure"
+
+
+class GrownRecord(WireModel):
+    """A record that gained fields after terminals first stored it.
+
+    The fields named in `later_fields` are left out of the JSON while they hold their default, so such a
+    record encodes, and fingerprints, exactly as before they existed: stored rosters keep their hash and
+    terminals that do not know the fields yet still accept it.
+    """
+
+    later_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        fields = type(self).model_fields
+        for name in self.later_fields:
+            if name in data and getattr(self, name) == fields[name].default:
+                del data[name]
+        return data
+
+
+class DoorMode(enum.StrEnum):
+    """A door's mode, set by the server until lifted (an override) and persisted with the roster."""
+
+    NORMAL = "normal"
+    LOCKDOWN = "lockdown"  # only designated staff credentials open; face, codes and passes refused
+    EMERGENCY_RELEASE = "emergency_release"  # held unlocked for everyone (a fire)
+
+
+class DoorRecord(GrownRecord):
+    """A door this terminal serves, the entry methods it takes, its mode and its unlock schedule.
+
+    The unlock schedule holds the door unlocked for everyone in its weekly windows [start, end) in the site's
+    time zone; with `first_person_in` only once someone has been granted entry in that window.
+    """
+
+    later_fields = ("mode", "unlock_windows", "first_person_in", "unlock_on_holidays")
+
+    kind: Literal["door"] = "door"
+    id: Ident
+    face: bool
+    card: bool
+    id_document: bool
+    app_code: bool
+    mode: DoorMode = DoorMode.NORMAL
+    unlock_windows: Annotated[tuple[tuple[Weekday, Minute, Minute], ...], Field(max_length=64)] = ()
+    first_person_in: bool = False
+    unlock_on_holidays: bool = False
+
+    @property
+    def key(self) -> str:
+        """Identity of the record within its kind."""
+        return str(self.id)
 
 
 class SiteRecord(WireModel):
@@ -104,14 +142,21 @@ class TemplateRecord(WireModel):
     sealed: Sealed
 
 
-class PersonRecord(WireModel):
-    """A person allowed through at least one of this terminal's doors; no name, no photo."""
+class PersonRecord(GrownRecord):
+    """A person allowed through at least one of this terminal's doors; no name, no photo.
+
+    `person_kind` is who they are to the site (server PersonKind): past the offline bound it decides who
+    still gets in (staff's cards under either policy, residents too under keep_residents).
+    """
+
+    later_fields = ("person_kind",)
 
     kind: Literal["person"] = "person"
     pseudonym: Pseudonym
     groups: tuple[Ident, ...]
     credentials: tuple[CredentialRecord, ...] = ()
     templates: tuple[TemplateRecord, ...] = ()
+    person_kind: Literal["resident", "staff", "visitor"] = "resident"
 
     @property
     def key(self) -> str:

@@ -11,6 +11,7 @@ from server.cli.app_accounts import app_accounts
 from server.cli.broker import broker
 from server.cli.database import db_group
 from server.cli.demo import demo
+from server.cli.door_modes import doors_group
 from server.cli.doors import door_group
 from server.cli.face import face
 from server.cli.integrations import api_keys_group, webhooks_group
@@ -41,6 +42,7 @@ for group in (
     keys_group,
     site_group,
     door_group,
+    doors_group,
     users_group,
     face,
     privacy,

@@ -48,6 +48,9 @@ class Changes:
     # A door's entry methods changed: terminals serving it get a fresh snapshot, since whether they may
     # hold face templates at all can change with it.
     policy_doors: set[int] = field(default_factory=set)
+    # A door's mode or unlock schedule changed: only its door record is sent, first in the delta (a lockdown is
+    # a restriction and must not wait behind a snapshot of everyone).
+    doors: set[int] = field(default_factory=set)
     # Something changed for everybody at the site (a new notice or face model, face switched on or off).
     everyone: bool = False
 
@@ -67,7 +70,8 @@ def changes_in(entries: Iterable[tuple[JournalKind, dict[str, Any]]]) -> Changes
         elif kind is JournalKind.ROSTER_RESET:
             changes.everyone = True
         elif kind is JournalKind.DOOR_POLICY and isinstance(payload.get("door"), int):
-            changes.policy_doors.add(payload["door"])
+            door_mode = "mode" in payload or "unlock_windows" in payload
+            (changes.doors if door_mode else changes.policy_doors).add(payload["door"])
         elif kind is JournalKind.SCHEDULE:
             if isinstance(payload.get("group"), int):
                 changes.groups.add(payload["group"])
@@ -86,7 +90,7 @@ def delta_items(
 ) -> tuple[list[Removal], list[Record]]:
     """Removals and records bringing one terminal up to date with `changes`; removals always come first."""
     removals: list[Removal] = []
-    records: list[Record] = []
+    records: list[Record] = [site.doors[d] for d in sorted(changes.doors & scope.doors) if d in site.doors]
     if changes.site:
         records.append(site.site)
     for gid in sorted(changes.groups):

@@ -11,6 +11,7 @@ seconds, not minutes.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from gatehouse_core.wire.messages import Decision
 from gatehouse_core.wire.records import (
     MAX_PASS_USES,
     CredentialRecord,
+    DoorMode,
     DoorRecord,
     GroupRecord,
     PassRecord,
@@ -44,6 +46,8 @@ from server.models import (
     Credential,
     CredentialStatus,
     Door,
+    DoorOverride,
+    DoorUnlockSchedule,
     FaceTemplate,
     Holiday,
     PassStatus,
@@ -94,6 +98,7 @@ class PersonData:
     groups: frozenset[int]
     credentials: list[tuple[int, str, str | None, bytes | None]] = field(default_factory=list)
     templates: list[tuple[int, str, bytes]] = field(default_factory=list)
+    kind: str = "resident"  # PersonKind: past the offline bound, terminals let staff and residents in differently
 
 
 class Sealer(Protocol):
@@ -184,6 +189,7 @@ def load_site(session: DbSession, site: Site) -> SiteData:
             ).where(Door.site_id == site.id)
         )
     }
+    _add_modes(session, site.id, doors)
     group_doors: dict[int, set[int]] = defaultdict(set)
     windows: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
     open_on_holidays: dict[int, bool] = {}
@@ -211,6 +217,33 @@ def load_site(session: DbSession, site: Site) -> SiteData:
             for gid, flag in open_on_holidays.items()
         },
     )
+
+
+def _add_modes(session: DbSession, site_id: int, doors: dict[int, DoorRecord]) -> None:
+    """Each door's live override (the latest started wins) and unlock schedule, onto its record."""
+    modes: dict[int, DoorMode] = {}
+    for door_id, override in session.execute(
+        select(DoorOverride.door_id, DoorOverride.mode)
+        .where(DoorOverride.site_id == site_id, DoorOverride.lifted_at.is_(None))
+        .order_by(DoorOverride.started_at, DoorOverride.id)
+    ):
+        modes[door_id] = DoorMode(override.value)
+    for door_id, door_mode in modes.items():
+        if door_id in doors:
+            doors[door_id] = doors[door_id].model_copy(update={"mode": door_mode})
+    for row in session.scalars(
+        select(DoorUnlockSchedule).join(Door, Door.id == DoorUnlockSchedule.door_id).where(Door.site_id == site_id)
+    ):
+        windows = tuple(sorted(tuple(w) for w in json.loads(row.windows)))
+        if row.door_id in doors and windows:
+            doors[row.door_id] = DoorRecord.model_validate(
+                {
+                    **doors[row.door_id].model_dump(),
+                    "unlock_windows": windows,
+                    "first_person_in": row.first_person_in,
+                    "unlock_on_holidays": row.open_on_holidays,
+                }
+            )
 
 
 def load_people(
@@ -252,9 +285,9 @@ def load_people_between(
 def _load_people(session: DbSession, site_id: int, which: ColumnElement[bool], at: datetime | None) -> list[PersonData]:
     at = at or utcnow()
     people: dict[int, PersonData] = {
-        pid: PersonData(pid, pseudonym, frozenset())
-        for pid, pseudonym in session.execute(
-            select(Person.id, Person.pseudonym)
+        pid: PersonData(pid, pseudonym, frozenset(), kind=kind.value)
+        for pid, pseudonym, kind in session.execute(
+            select(Person.id, Person.pseudonym, Person.kind)
             .where(Person.site_id == site_id, Person.status == PersonStatus.ACTIVE, which)
             .order_by(Person.id)
         )
@@ -375,7 +408,13 @@ def person_record(site: SiteData, scope: TerminalScope, person: PersonData, seal
             TemplateRecord(id=tid, model=model, sealed=sealer.template(person, tid, model, sealed))
             for tid, model, sealed in person.templates
         )
-    return PersonRecord(pseudonym=person.pseudonym, groups=tuple(visible), credentials=credentials, templates=templates)
+    return PersonRecord(
+        pseudonym=person.pseudonym,
+        groups=tuple(visible),
+        credentials=credentials,
+        templates=templates,
+        person_kind=person.kind,  # type: ignore[arg-type]
+    )
 
 
 def pass_record(scope: TerminalScope, data: PassData) -> PassRecord | None:
