@@ -7,13 +7,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gatehouse_core.wire.records import DoorMode, DoorRecord
+from gatehouse_core.wire.records import DoorMode, DoorRecord, fingerprint
 from terminals import door_modes
 from terminals.decision import Reason
 from terminals.door_state import DoorMachine
 from terminals.doors import DoorController
 from terminals.inputs import CardPresented, CodeEntered, FaceAttempt, IdEntered, QrScanned
 from terminals.relay import SimulatedRelay
+from terminals.supervision import DoorSupervisor
 from tests.terminal.test_decision import (
     ALICE,
     ALICE_CARD,
@@ -184,3 +185,23 @@ def test_a_held_door_opened_is_not_forced_nor_held_open_until_the_hold_ends() ->
     assert machine.tick(1010.0) is None
     change = machine.tick(1030.0)
     assert change is not None and change.alarm == "door_held_open"
+
+
+# ---- the wire ---------------------------------------------------------------------------------------------------
+
+
+def test_a_door_without_mode_or_schedule_encodes_and_hashes_as_before() -> None:
+    plain = door(FRONT)
+    assert plain.model_dump_json() == (
+        '{"kind":"door","id":1,"face":true,"card":true,"id_document":true,"app_code":true}'
+    )
+    assert fingerprint(plain) != fingerprint(plain.model_copy(update={"mode": DoorMode.LOCKDOWN}))
+    assert DoorRecord.model_validate_json(scheduled(first_person_in=True).model_dump_json()).first_person_in
+
+
+def test_the_published_door_states_carry_each_doors_mode() -> None:
+    supervisor = DoorSupervisor("t-1", {FRONT: 30.0}, 0.0)
+    supervisor.set_mode(FRONT, "emergency_release", True, 1.0)
+    assert supervisor.changed
+    (status,) = supervisor.message().doors
+    assert status.mode == "emergency_release"
