@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from gatehouse_core.wire.messages import DoorState
 from server.extensions import db
 from server.ops_api.auth import authenticate, current_key, needs
 from server.ops_api.errors import error_response, register_errors
@@ -26,7 +27,7 @@ from server.ops_api.schemas import (
 )
 from server.services.errors import DomainError
 from server.services.integrations import api_keys, ops_read
-from server.services.operations import feed
+from server.services.operations import door_states, feed
 
 PREFIX = "/api/ops/v1"
 M = TypeVar("M", bound=BaseModel)
@@ -125,20 +126,20 @@ def alarms() -> tuple[Response, int]:
 def doors() -> tuple[Response, int]:
     """Every door's live state and its terminals' links."""
     query = _query(DoorsQuery)
-    rows = ops_read.board(db.session, current_key(), query.site_id)
+    lines = ops_read.board(db.session, current_key(), query.site_id)
     return _json(
         DoorList(
             items=[
                 DoorOut(
-                    id=row.door.id,
-                    name=row.door.name,
-                    site_id=row.door.site_id,
-                    state=row.live.state if row.live else None,
-                    supervised=row.live.supervised if row.live else False,
-                    since=row.live.since if row.live else None,
-                    terminals=[TerminalLink.model_validate(t) for t in row.terminals],
+                    id=line.door_id,
+                    name=line.door,
+                    site_id=line.site_id,
+                    state=None if line.state == door_states.UNKNOWN else DoorState(line.state),
+                    supervised=line.supervised,
+                    since=line.since,
+                    terminals=[TerminalLink.model_validate(t) for t in line.terminals],
                 )
-                for row in rows
+                for line in lines
             ]
         )
     )

@@ -7,14 +7,14 @@ site's door is "not found" to it, never "forbidden", so a key cannot probe which
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from sqlalchemy import or_, select
 
-from server.models import Alarm, ApiKey, Door, DoorLiveState, FeedItem, Terminal, TerminalCommand, TerminalStatus
+from server.models import Alarm, ApiKey, Door, FeedItem, TerminalCommand, TerminalStatus
 from server.services.audit import Actor
 from server.services.errors import Conflict, NotFound
-from server.services.operations import feed
+from server.services.operations import alarms as operations_alarms
+from server.services.operations import door_states, feed
 from server.services.session import DbSession
 from server.services.terminals import commands
 
@@ -41,37 +41,19 @@ def events_after(
 
 
 def alarms(session: DbSession, key: ApiKey, site_id: int | None, open_only: bool, limit: int) -> list[Alarm]:
-    """Alarms within the key's reach, newest first: unresolved ones, or every one."""
-    stmt = select(Alarm)
+    """Alarms within the key's reach, newest first: unresolved ones (the alarm service's list), or every one."""
     sites = site_scope(key, site_id)
+    if open_only:
+        return operations_alarms.open_alarms(session, sites, limit)
+    stmt = select(Alarm)
     if sites is not None:
         stmt = stmt.where(or_(Alarm.site_id.in_(sites), Alarm.site_id.is_(None)))
-    if open_only:
-        stmt = stmt.where(Alarm.resolved_at.is_(None))
     return list(session.scalars(stmt.order_by(Alarm.raised_at.desc(), Alarm.id.desc()).limit(limit)))
 
 
-@dataclass(frozen=True)
-class BoardRow:
-    """One door on the board: its live state (if its terminal has reported one) and its terminals' links."""
-
-    door: Door
-    live: DoorLiveState | None
-    terminals: list[Terminal] = field(default_factory=list)
-
-
-def board(session: DbSession, key: ApiKey, site_id: int | None) -> list[BoardRow]:
-    """Every door within the key's reach with its live state and terminals, by site and name."""
-    stmt = select(Door)
-    sites = site_scope(key, site_id)
-    if sites is not None:
-        stmt = stmt.where(Door.site_id.in_(sites))
-    doors = list(session.scalars(stmt.order_by(Door.site_id, Door.name, Door.id)))
-    states = {
-        row.door_id: row
-        for row in session.scalars(select(DoorLiveState).where(DoorLiveState.door_id.in_([d.id for d in doors])))
-    }
-    return [BoardRow(door, states.get(door.id), sorted(door.terminals, key=lambda t: t.id)) for door in doors]
+def board(session: DbSession, key: ApiKey, site_id: int | None) -> list[door_states.DoorLine]:
+    """Every door within the key's reach with its live state and terminals' link (the operations screen's board)."""
+    return door_states.board(session, site_scope(key, site_id))
 
 
 def door_in_reach(session: DbSession, key: ApiKey, door_id: int) -> Door:
