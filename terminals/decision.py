@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +33,7 @@ from gatehouse_core.wire.records import DoorMode, DoorRecord, PassRecord, Person
 from terminals.app_codes import AppCodeIndex
 from terminals.inputs import CardPresented, CodeEntered, FaceAttempt, IdEntered, Presentation, QrScanned
 from terminals.lockout import Lockout
+from terminals.offline_bound import OfflineState, judge
 from terminals.store import TerminalStore
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Reason(enum.StrEnum):
     LOCKED_OUT = "locked_out"
     BRUTE_FORCE = "brute_force"  # the alarm raised when a lockout starts
     FACE_SYNC_PENDING = "face_sync_pending"  # a face while matching waits for sync after a (re)connect
+    OFFLINE_BOUND = "offline_bound"  # past the site's max_offline_hours, the site's offline policy refuses it
     LOCKDOWN = "lockdown"  # the door is locked down: only staff cards and ID documents open it
 
 
@@ -74,6 +76,7 @@ class Verdict:
     pass_id: int | None = None
     code_use: tuple[int, int] | None = None  # (credential, step) of a granted app code
     guess: bool = False  # a wrong typed code or number: counts towards the keypad lockout
+    past_bound: bool = False  # decided past the site's offline bound (offline_bound.py); marked in the event
 
     @property
     def granted(self) -> bool:
@@ -96,6 +99,7 @@ class Verdict:
             person=self.person,
             pass_id=self.pass_id,
             at=at,
+            past_offline_bound=self.past_bound,
         )
 
 
@@ -211,6 +215,47 @@ class DecisionEngine:
 
     def decide(self, presentation: Presentation, now: datetime) -> Verdict | None:
         """Decide one presentation; None for a QR that is not a Gatehouse code (ignored, not a guess)."""
+        verdict = self._decide_at_door(presentation, now)
+        return None if verdict is None else self.bounded(verdict, presentation, now)
+
+    # ---- the offline bound ---------------------------------------------------------------------------------
+
+    def offline_state(self, now: datetime) -> OfflineState:
+        """Whether this terminal is past its site's offline bound now."""
+        return judge(now, self.store.last_contact(), self.policy.site)
+
+    def bounded(self, verdict: Verdict, presentation: Presentation, now: datetime) -> Verdict:
+        """Past the offline bound: mark the verdict, and refuse a grant the site's offline policy does not allow."""
+        state = self.offline_state(now)
+        if not state.past:
+            return verdict
+        if verdict.granted:
+            person = None if verdict.person is None else self.store.person(verdict.person)
+            if not state.admits(verdict.method, person, self._received_at(verdict, presentation, person)):
+                return Verdict(
+                    verdict.method, verdict.door, Reason.OFFLINE_BOUND, verdict.person, verdict.pass_id, past_bound=True
+                )
+        return replace(verdict, past_bound=True)
+
+    def _received_at(self, verdict: Verdict, p: Presentation, person: PersonRecord | None) -> datetime | None:
+        """When the terminal received the credential that decided `verdict` (None: held from before times were kept)."""
+        try:
+            if isinstance(p, CardPresented):
+                return self.store.received_at("card", hash_card(self.credential_key, p.uid))
+            if isinstance(p, IdEntered):
+                return self.store.received_at("id_document", hash_id_document(self.credential_key, p.number))
+        except CredentialFormatError:  # not granted then; only defensive
+            return None
+        if verdict.code_use is not None:
+            return self.store.received_at("app_code", str(verdict.code_use[0]))
+        if isinstance(p, FaceAttempt) and person is not None:
+            ids = [p.template] if p.template is not None else [t.id for t in person.templates]
+            times = [self.store.received_at("template", str(t)) for t in ids]
+            # A match without a named template counts as its person's earliest-held template (None: the oldest).
+            return None if not times or None in times else min(t for t in times if t is not None)
+        return None
+
+    def _decide_at_door(self, presentation: Presentation, now: datetime) -> Verdict | None:
         if isinstance(presentation, QrScanned) and not _is_ours(presentation.text):
             return None
         method = _method_of(presentation)

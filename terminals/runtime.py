@@ -38,6 +38,7 @@ from terminals.face_service import FaceService
 from terminals.hardware import make_door_inputs, make_drivers, make_relay
 from terminals.inputs import Driver, FaceAttempt, Presentation
 from terminals.lockout import Lockout, LockoutPolicy
+from terminals.offline_bound import contact_refresh
 from terminals.outbox import EventOutbox
 from terminals.relay import Relay
 from terminals.server_link import Connected, Disconnected, Incoming, ServerLink
@@ -150,6 +151,7 @@ class TerminalRuntime:
         )
         self.outbox = EventOutbox(self.store, config.terminal_id)
         self._last_birth = 0.0
+        self._past_bound = False
         self._resync_wanted = False
         self._verify_after_catch_up = False
         self.commands = RemoteCommands(
@@ -281,13 +283,20 @@ class TerminalRuntime:
             return
         if isinstance(presentation, FaceAttempt) and self.faces is not None and self.hold.held:
             # Made just before the hold, perhaps against a template withdrawn while this terminal was away.
-            verdict: Verdict | None = Verdict(EntryMethod.FACE, presentation.door, Reason.FACE_SYNC_PENDING)
+            pending = Verdict(EntryMethod.FACE, presentation.door, Reason.FACE_SYNC_PENDING)
+            verdict: Verdict | None = self.engine.bounded(pending, presentation, now)
         else:
             verdict = self.engine.decide(presentation, now)
         if verdict is None:
             if presented.reply is not None:
                 presented.reply.set_result({"ignored": True})
             return
+        if verdict.past_bound != self._past_bound:
+            self._past_bound = verdict.past_bound
+            if verdict.past_bound:
+                log.warning("no word from the server for the site's max_offline_hours: applying its offline policy")
+            else:
+                log.info("heard from the server again: the offline policy no longer applies")
         if verdict.granted:
             self.doors.open(verdict.door, time.monotonic())
             self._first_person_in(verdict.door, now)
@@ -385,8 +394,18 @@ class TerminalRuntime:
                 "locked_out_for_s": round(self.engine.lockout.remaining(now), 1),
                 "unsent_events": self.store.event_count(),
                 "face": self._face_status(),
+                "offline_bound": self._bound_status(),
             }
         )
+
+    def _bound_status(self) -> dict[str, Any]:
+        state = self.engine.offline_state(datetime.now(UTC))
+        contact = self.store.last_contact()
+        return {
+            "past": state.past,
+            "policy": state.policy.value,
+            "last_contact": None if contact is None else contact.isoformat(),
+        }
 
     def _face_status(self) -> dict[str, Any]:
         if self.faces is None:
@@ -429,6 +448,9 @@ class TerminalRuntime:
         elif event.topic == self.link.topic[Channel.RECEIPT]:
             receipt = self.sync.handle_receipt(event.topic, event.payload)
             if receipt is not None:
+                # Only a receipt for events still held is fresh: an old one replayed proves nothing.
+                if self.store.holds_events((*receipt.events, *receipt.rejected)):
+                    self.store.heard_from_server()
                 self.outbox.settle(receipt)
         elif event.topic == server_status():
             # The retained copy arrives right after our own connect-time announcement; only a live
@@ -445,6 +467,9 @@ class TerminalRuntime:
 
     def _on_sync(self, payload: bytes) -> None:
         outcome = self.sync.handle_sync(self.link.topic[Channel.SYNC], payload)
+        # Fresh word from the server (the offline bound's clock): a change applied, or the answer to this connection.
+        if outcome.applied or (outcome.in_sync is not None and outcome.in_sync.nonce == self.hold.nonce):
+            self.store.heard_from_server()
         if outcome.applied:
             self.engine.synced(outcome.people, outcome.full)
             self._apply_modes(time.monotonic())
@@ -504,9 +529,18 @@ class TerminalRuntime:
         if self._resync_wanted and now - self._last_birth >= RESYNC_MIN_INTERVAL:
             self._resync_wanted = False
             self._announce()
+        elif self._contact_due(now):
+            # Connected but nothing heard for a while: a birth gets the server's InSync, a sign of life.
+            self._announce()
         if self.supervisor.changed:
             self._publish_doors()
         self.outbox.deliver(now, lambda body: self.link.publish(Channel.EVENTS, body))
+
+    def _contact_due(self, now: float) -> bool:
+        refresh = contact_refresh(self.engine.policy.site)
+        contact = self.store.last_contact()
+        silent = contact is None or datetime.now(UTC) - contact >= refresh
+        return silent and now - self._last_birth >= refresh.total_seconds()
 
     def _announce(self, verify: bool = False) -> None:
         self._last_birth = time.monotonic()

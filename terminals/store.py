@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import TypeAdapter
@@ -57,6 +58,10 @@ CREATE INDEX IF NOT EXISTS pass_uses_by_pass ON pass_uses (pass_id);
 -- Replay cache: app codes (credential, time step) already used here.
 CREATE TABLE IF NOT EXISTS code_uses (credential INTEGER NOT NULL, step INTEGER NOT NULL,
     PRIMARY KEY (credential, step)) WITHOUT ROWID;
+-- When each held credential (a lookup key, or ('template', id)) arrived; 0 = held before times were kept.
+-- Past the offline bound only credentials received long enough before the last contact open (offline_bound.py).
+CREATE TABLE IF NOT EXISTS received (kind TEXT NOT NULL, value TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (kind, value)) WITHOUT ROWID;
 """
     + _RECORDS.format(name="records")
     + _RECORDS.format(name="staging")
@@ -66,6 +71,9 @@ CREATE TABLE IF NOT EXISTS code_uses (credential INTEGER NOT NULL, step INTEGER 
 _LOOKUP_TABLE = {"records": "lookups", "staging": "staging_lookups"}
 STORE_VERSION = "2"
 WITHDRAWN_KEEP_SECONDS = 400 * 86400  # a credential withdrawn over a year ago is simply unknown
+# The last contact is written at most this often (each write is an fsync); a restart may lose that much of it,
+# which only brings the offline bound nearer.
+CONTACT_WRITE_INTERVAL = 60.0
 
 
 _RECORD: TypeAdapter[Record] = TypeAdapter(Record)
@@ -97,6 +105,7 @@ class TerminalStore:
         if read_only:
             # For inspection beside a running terminal (tools, tests): never writes, never resets staging.
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+            self._read_contact()
             return
         private_sqlite_file(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -108,6 +117,14 @@ class TerminalStore:
         self._db.execute("DELETE FROM staging_lookups")
         if self._meta("store_version") != STORE_VERSION:
             self._upgrade()
+        if self._meta("received_kept") is None:
+            self._keep_received()
+        self._read_contact()
+
+    def _read_contact(self) -> None:
+        contact = self._meta("last_contact")
+        self._last_contact = None if contact is None else float(contact)
+        self._contact_written = self._last_contact or 0.0
 
     def _upgrade(self) -> None:
         """Index a roster written before credentials were looked up through the lookups table."""
@@ -116,6 +133,16 @@ class TerminalStore:
             for kind, key, body in db.execute("SELECT kind, key, body FROM records").fetchall():
                 self._index(db, "lookups", kind, key, lookup_keys(_RECORD.validate_json(body)))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('store_version', ?)", (STORE_VERSION,))
+
+    def _keep_received(self) -> None:
+        """Start keeping received times: what is held already counts as held from before (time 0)."""
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO received SELECT kind, value, 0 FROM lookups")
+            db.executemany(
+                "INSERT OR IGNORE INTO received VALUES ('template', ?, 0)",
+                [(t,) for t in self._templates(db, "records")],
+            )
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('received_kept', '1')")
 
     def close(self) -> None:
         """Close the database."""
@@ -186,6 +213,15 @@ class TerminalStore:
         now = time.time()
         db.executemany("INSERT OR REPLACE INTO withdrawn VALUES (?, ?, ?)", [(k, v, now) for k, v in old - keys])
         db.executemany("DELETE FROM withdrawn WHERE kind = ? AND value = ?", list(keys - old))
+        cls._received(db, keys - old, old - keys, now)
+
+    @staticmethod
+    def _received(
+        db: sqlite3.Connection, added: Iterable[tuple[str, str]], dropped: Iterable[tuple[str, str]], now: float
+    ) -> None:
+        """Note when credentials arrived in the live roster; forget those no longer held."""
+        db.executemany("INSERT OR IGNORE INTO received VALUES (?, ?, ?)", [(k, v, now) for k, v in added])
+        db.executemany("DELETE FROM received WHERE kind = ? AND value = ?", list(dropped))
 
     @classmethod
     def _apply_into(
@@ -203,6 +239,8 @@ class TerminalStore:
             if row is not None and removal.kind == "person":
                 erased.append(Erased(kind="person", ref=removal.key))
                 erased += [Erased(kind="template", ref=t) for t in row[0].split()]
+                if table == "records":
+                    cls._received(db, (), [("template", t) for t in row[0].split()], time.time())
         for record in records:
             new_templates = _template_ids(record)
             if isinstance(record, PersonRecord):
@@ -213,6 +251,12 @@ class TerminalStore:
                 if row is not None:
                     gone = set(row[0].split()) - set(new_templates.split())
                     erased += [Erased(kind="template", ref=t) for t in sorted(gone, key=int)]
+                if table == "records":
+                    held = set() if row is None else set(row[0].split())
+                    new = set(new_templates.split())
+                    cls._received(
+                        db, [("template", t) for t in new - held], [("template", t) for t in held - new], time.time()
+                    )
             db.execute(
                 f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?)",  # noqa: S608
                 (record.kind, record.key, record.model_dump_json(), fingerprint(record), new_templates),
@@ -270,6 +314,13 @@ class TerminalStore:
                 (now,),
             )
             db.execute("DELETE FROM withdrawn WHERE (kind, value) IN (SELECT kind, value FROM staging_lookups)")
+            # Credentials the snapshot still holds keep their received time; new ones arrive now.
+            db.execute("INSERT OR IGNORE INTO received SELECT kind, value, ? FROM staging_lookups", (now,))
+            db.execute(
+                "DELETE FROM received WHERE kind != 'template'"
+                " AND (kind, value) NOT IN (SELECT kind, value FROM staging_lookups)"
+            )
+            self._received(db, [("template", t) for t in kept - held], [("template", t) for t in held - kept], now)
             for live, staged in (("records", "staging"), ("lookups", "staging_lookups")):
                 db.execute(f"ALTER TABLE {live} RENAME TO retired")
                 db.execute(f"ALTER TABLE {staged} RENAME TO {live}")
@@ -365,6 +416,31 @@ class TerminalStore:
     def set_state(self, key: str, value: str) -> None:
         """Keep a piece of the terminal's own state."""
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"state:{key}", value))
+
+    # ---- the offline bound -------------------------------------------------------------------------------
+
+    def last_contact(self) -> datetime | None:
+        """When the terminal last heard from the server (None: never), kept across restarts."""
+        return None if self._last_contact is None else datetime.fromtimestamp(self._last_contact, UTC)
+
+    def heard_from_server(self, at: float | None = None) -> None:
+        """Note a fresh, signed message from the server (written at most every CONTACT_WRITE_INTERVAL)."""
+        at = time.time() if at is None else at
+        self._last_contact = max(at, self._last_contact or 0.0)
+        if self._last_contact - self._contact_written >= CONTACT_WRITE_INTERVAL or self._contact_written == 0.0:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('last_contact', ?)", (repr(self._last_contact),))
+            self._contact_written = self._last_contact
+
+    def received_at(self, kind: str, value: str) -> datetime | None:
+        """When a held credential arrived (None if unknown or held from before received times were kept)."""
+        row = self._db.execute("SELECT at FROM received WHERE kind = ? AND value = ?", (kind, value)).fetchone()
+        return None if row is None or row[0] <= 0 else datetime.fromtimestamp(row[0], UTC)
+
+    def holds_events(self, uids: Iterable[str]) -> bool:
+        """Whether any of these events is still in the outbox (a receipt naming one is fresh)."""
+        return any(
+            self._db.execute("SELECT 1 FROM event_outbox WHERE uid = ?", (uid,)).fetchone() is not None for uid in uids
+        )
 
     # ---- outboxes ----------------------------------------------------------------------------------------
 

@@ -210,6 +210,8 @@ class EventRecord(WireModel):
     person: Pseudonym | None = None
     pass_id: Ident | None = None
     at: AwareDatetime
+    # Decided after the terminal had not heard from the server for its site's max_offline_hours.
+    past_offline_bound: bool = False
 
     @model_validator(mode="after")
     def _plausible_time(self) -> EventRecord:
@@ -217,6 +219,14 @@ class EventRecord(WireModel):
         if not EARLIEST_EVENT <= self.at <= LATEST_EVENT:
             raise ValueError("event time is outside 2000-2100")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_within_bound(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An event decided within the bound encodes exactly as before, which servers that forbid unknown fields accept.
+        data: dict[str, Any] = handler(self)
+        if not data.get("past_offline_bound", True):
+            data.pop("past_offline_bound")
+        return data
 
 
 class DoorState(enum.StrEnum):

@@ -111,13 +111,22 @@ class DoorRecord(GrownRecord):
         return str(self.id)
 
 
-class SiteRecord(WireModel):
-    """Site-wide settings a terminal needs to decide: local time zone, holidays, whether face is on."""
+DEFAULT_MAX_OFFLINE_HOURS = 72
+MAX_OFFLINE_HOURS = 8760  # a year
+
+
+class SiteRecord(GrownRecord):
+    """Site-wide settings a terminal needs to decide: time zone, holidays, whether face is on, its offline bound."""
+
+    later_fields = ("max_offline_hours", "offline_policy")
 
     kind: Literal["site"] = "site"
     timezone: Annotated[str, Field(min_length=1, max_length=64)]
     face_enabled: bool
     holidays: tuple[date, ...]
+    # Hours without hearing from the server after which a terminal applies offline_policy (terminals/offline_bound.py).
+    max_offline_hours: Annotated[int, Field(ge=1, le=MAX_OFFLINE_HOURS)] = DEFAULT_MAX_OFFLINE_HOURS
+    offline_policy: OfflinePolicy = OfflinePolicy.KEEP_RESIDENTS
 
     @property
     def key(self) -> str:

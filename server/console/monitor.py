@@ -62,6 +62,7 @@ REASON_LABELS: dict[str, Any] = {
     "locked_out": _l("Keypad locked after wrong codes"),
     "brute_force": _l("Repeated wrong codes"),
     "face_sync_pending": _l("Face entry waiting for sync"),
+    "offline_bound": _l("Refused: terminal cut off from the server past its offline bound"),
     "door_forced": _l("Door forced open"),
     "door_held_open": _l("Door held open too long"),
 }

@@ -67,6 +67,7 @@ def ingest(session: DbSession, batches: Sequence[tuple[Sender, Sequence[EventRec
                     "reason": event.reason,
                     "occurred_at": event.at,
                     "received_at": received,
+                    "past_offline_bound": event.past_offline_bound,
                 }
             )
     passes = {r["pass_id"] for r in rows if r["pass_id"] is not None}

@@ -210,7 +210,13 @@ def load_site(session: DbSession, site: Site) -> SiteData:
     ):
         windows[gid].append((weekday, start, end))
     return SiteData(
-        site=SiteRecord(timezone=site.timezone, face_enabled=site.face_enabled, holidays=holidays),
+        site=SiteRecord(
+            timezone=site.timezone,
+            face_enabled=site.face_enabled,
+            holidays=holidays,
+            max_offline_hours=site.max_offline_hours,
+            offline_policy=site.offline_policy,
+        ),
         doors=doors,
         groups={
             gid: (frozenset(group_doors[gid]), tuple(sorted(windows[gid])), flag)

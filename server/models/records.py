@@ -51,6 +51,8 @@ class AccessEvent(Base):
     reason: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Decided by a terminal that had not heard from the server for its site's max_offline_hours.
+    past_offline_bound: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class EventDayCount(Base):

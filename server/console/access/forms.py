@@ -12,14 +12,15 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, Field, IntegerField, StringField
+from wtforms import BooleanField, DateField, Field, IntegerField, RadioField, StringField
 from wtforms.validators import InputRequired
 
 from gatehouse_core.schedule import MINUTES_PER_DAY, Window, parse_hhmm
+from gatehouse_core.wire.records import OfflinePolicy
 from server.console.access.common import WEEKDAYS
 from server.models import AccessGroup
 from server.services.access.access import WindowsRejected
-from server.services.access.sites import DoorMethods
+from server.services.access.sites import DoorMethods, OfflineBound
 
 SLOTS_PER_DAY = 3  # empty "from/to" pairs offered per weekday (one more appears when these are all used)
 MAX_SLOTS_PER_DAY = 12
@@ -222,3 +223,25 @@ class HolidayForm(FlaskForm):
     site_id = IntegerField()
     day = DateField(validators=[InputRequired(CHOOSE_DATE)], invalid_value_message=CHOOSE_DATE)
     name = StringField(default="")
+
+
+# ---- a site's offline bound ---------------------------------------------------------------------------------------
+
+WHOLE_MINUTES = _l("Enter a whole number of minutes.")
+WHOLE_HOURS = _l("Enter a whole number of hours.")
+
+
+class OfflineBoundForm(FlaskForm):
+    """A site's offline alarm, offline bound and policy (the page has one such form per site)."""
+
+    offline_alarm_minutes = IntegerField(validators=[InputRequired(WHOLE_MINUTES)], invalid_value_message=WHOLE_MINUTES)
+    max_offline_hours = IntegerField(validators=[InputRequired(WHOLE_HOURS)], invalid_value_message=WHOLE_HOURS)
+    offline_policy = RadioField(
+        choices=[p.value for p in OfflinePolicy], invalid_choice_message=_l("Choose one of the two policies.")
+    )
+
+    def bound(self) -> OfflineBound:
+        """The settings as the site service takes them."""
+        return OfflineBound(
+            self.offline_alarm_minutes.data, self.max_offline_hours.data, OfflinePolicy(self.offline_policy.data)
+        )

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
+from gatehouse_core.wire.records import OfflinePolicy
 from gatehouse_core.wire.topics import TopicError, check_ident
 from server.models import Door, JournalKind, Site
 from server.services import audit, journal
@@ -34,6 +35,79 @@ def create_site(session: DbSession, actor: Actor, *, code: str, name: str, timez
     session.flush()
     audit.record(session, actor, "site.create", "site", site.id, site_id=site.id, details={"code": code})
     return site
+
+
+OFFLINE_ALARM_MINUTES = (1, 10_080)  # up to a week
+MAX_OFFLINE_HOURS = (1, 8_760)  # up to a year
+
+
+@dataclass(frozen=True)
+class OfflineBound:
+    """How a site's terminals are held when cut off from the server (README: "Bounded offline staleness").
+
+    After `alarm_minutes` without a word from a terminal the server raises a terminal-offline alarm; after
+    `max_hours` without a word from the server a terminal applies `policy` (terminals/offline_bound.py).
+    """
+
+    alarm_minutes: int
+    max_hours: int
+    policy: OfflinePolicy
+
+    def check(self) -> None:
+        """Refuse values outside their ranges."""
+        low, high = OFFLINE_ALARM_MINUTES
+        if not low <= self.alarm_minutes <= high:
+            raise RuleViolation(
+                f"The offline alarm must come after {low} to {high} minutes (a week).", code="bad_offline_alarm"
+            )
+        low, high = MAX_OFFLINE_HOURS
+        if not low <= self.max_hours <= high:
+            raise RuleViolation(
+                f"The offline bound must be {low} to {high} hours (a year).", code="bad_max_offline_hours"
+            )
+
+
+def offline_bound_of(site: Site) -> OfflineBound:
+    """A site's offline settings now."""
+    return OfflineBound(site.offline_alarm_minutes, site.max_offline_hours, site.offline_policy)
+
+
+def set_offline_bound(session: DbSession, actor: Actor, site: Site, bound: OfflineBound) -> bool:
+    """Change a site's offline alarm, bound and policy; audited, and journalled when terminals must learn it.
+
+    Terminals hold the bound and policy in their site record; the alarm is the server's alone. Returns whether
+    anything changed.
+    """
+    bound.check()
+    old = offline_bound_of(site)
+    if bound == old:
+        return False
+    site.offline_alarm_minutes = bound.alarm_minutes
+    site.max_offline_hours = bound.max_hours
+    site.offline_policy = bound.policy
+    session.flush()
+    if (bound.max_hours, bound.policy) != (old.max_hours, old.policy):
+        # Every terminal of the site holds the site record: each gets its roster again, as when face is switched.
+        journal.append(session, site.id, JournalKind.ROSTER_RESET, {"reason": "offline_bound"})
+    audit.record(
+        session,
+        actor,
+        "site.offline_bound",
+        "site",
+        site.id,
+        site_id=site.id,
+        details={
+            "offline_alarm_minutes": bound.alarm_minutes,
+            "max_offline_hours": bound.max_hours,
+            "offline_policy": bound.policy.value,
+            "before": {
+                "offline_alarm_minutes": old.alarm_minutes,
+                "max_offline_hours": old.max_hours,
+                "offline_policy": old.policy.value,
+            },
+        },
+    )
+    return True
 
 
 def get_site(session: DbSession, code: str) -> Site:

@@ -41,6 +41,7 @@ CSV_COLUMNS = (
     "person_name",
     "pseudonym",
     "pass_id",
+    "past_offline_bound",  # decided by a terminal cut off from the server past its site's max_offline_hours
     "time_zone",
 )
 
@@ -111,6 +112,7 @@ class EventRow:
     person_name: str | None
     person_id: int | None
     pass_id: int | None
+    past_offline_bound: bool = False  # decided by a terminal cut off past its site's max_offline_hours
 
     @property
     def cursor(self) -> Cursor:
@@ -199,6 +201,7 @@ _COLUMNS = (
     AccessEvent.reason,
     AccessEvent.person_pseudonym,
     AccessEvent.pass_id,
+    AccessEvent.past_offline_bound,
 )
 
 
@@ -273,6 +276,7 @@ def _rows(session: DbSession, raw: list[Any]) -> list[EventRow]:
                 person_name=person_name,
                 person_id=person_id,
                 pass_id=r.pass_id,
+                past_offline_bound=r.past_offline_bound,
             )
         )
     return rows
@@ -336,6 +340,7 @@ def csv_lines(session: DbSession, filters: EventFilters, *, cap: int = CSV_CAP, 
                     _safe(row.person_name),
                     _safe(row.pseudonym),
                     _safe(row.pass_id),
+                    "yes" if row.past_offline_bound else "",
                     _safe(timefmt.zone(row.timezone).key),
                 ]
             )
