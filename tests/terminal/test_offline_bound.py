@@ -32,6 +32,7 @@ from terminals.decision import DecisionEngine, Reason, Verdict
 from terminals.inputs import CardPresented, CodeEntered, FaceAttempt, IdEntered, Presentation
 from terminals.lockout import Lockout, LockoutPolicy
 from terminals.offline_bound import WITHIN, OfflineState, contact_refresh, judge
+from terminals.runtime import TerminalRuntime
 from terminals.store import TerminalStore
 
 DOOR = 1
@@ -351,3 +352,26 @@ def test_credentials_held_before_received_times_were_kept_count_as_confirmed(tmp
     assert store.received_at("template", "77") is None
     assert store._db.execute("SELECT count(*) FROM received WHERE at = 0").fetchone()[0] > 0
     store.close()
+
+
+# ---- a connected terminal asks for a sign of life -----------------------------------------------------------
+
+
+def contact_due(last_contact: datetime | None, since_birth_s: float, hours: int = 72) -> bool:
+    """TerminalRuntime._contact_due on just what it reads: the site record, the last contact and the last birth."""
+    loop = SimpleNamespace(
+        engine=SimpleNamespace(policy=SimpleNamespace(site=site(hours=hours))),
+        store=SimpleNamespace(last_contact=lambda: last_contact),
+        _last_birth=1_000.0,
+    )
+    return TerminalRuntime._contact_due(loop, 1_000.0 + since_birth_s)  # type: ignore[arg-type]
+
+
+def test_a_quiet_connected_terminal_announces_itself_every_quarter_of_the_bound() -> None:
+    now = datetime.now(UTC)
+    quarter = timedelta(hours=1).total_seconds()
+    assert not contact_due(now - timedelta(minutes=59), quarter, hours=4)  # heard from recently
+    assert not contact_due(now - timedelta(hours=2), quarter - 1, hours=4)  # asked a moment ago
+    assert contact_due(now - timedelta(hours=2), quarter, hours=4)
+    assert contact_due(None, 6 * 3600.0)  # never heard from the server: asks every 6 hours at most
+    assert not contact_due(now - timedelta(hours=5), 5 * 3600.0)  # a 72 h bound: every 6 hours
