@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
 
 from gatehouse_core.wire.messages import DoorState
 from server.extensions import db
@@ -168,5 +169,18 @@ def openapi_document() -> Response:
 
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def not_found(rest: str) -> tuple[Response, int]:
-    """Any other address under the API: the API's own error shape, not the console's page."""
+    """Any other address or method under the API: the API's own error shape, not the console's page."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in ("GET", "POST"):
+        try:
+            endpoint, _args = adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != "ops_api.not_found":
+            allowed.append(method)
+    if allowed:
+        response, status = error_response("method_not_allowed", "This address does not take that method.", 405)
+        response.headers["Allow"] = ", ".join(allowed)
+        return response, status
     return error_response("not_found", "There is nothing at this address.", 404)

@@ -195,3 +195,9 @@ def test_nothing_biometric_or_credential_leaves(
 def test_unknown_addresses_answer_in_the_error_shape(client: FlaskClient, make_key: Callable[..., str]) -> None:
     status, body = _call(client, "GET", f"{API}/nope", make_key())
     assert status == 404 and body["error"] == "not_found"
+
+
+def test_a_wrong_method_is_405_with_allow(client: FlaskClient, make_key: Callable[..., str]) -> None:
+    response = client.delete(f"{API}/events", headers=bearer(make_key()))
+    assert response.status_code == 405 and response.headers["Allow"] == "GET"
+    assert response.get_json()["error"] == "method_not_allowed"
