@@ -37,9 +37,13 @@ def check_erasures(session: DbSession, at: datetime | None = None, *, site: Site
     return raised
 
 
+# The alarms about personal data a manager handles on the privacy page (doors' and terminals' are the guard's).
+PRIVACY_KINDS = (AlarmKind.ERASURE_OVERDUE, AlarmKind.FACE_COUNT, AlarmKind.SNAPSHOT_BUDGET)
+
+
 def open_alarms(session: DbSession, site_id: int | None = None) -> list[Alarm]:
-    """Unresolved alarms, newest first: all of them, or one site's together with the server-wide ones."""
-    return service.open_alarms(session, None if site_id is None else [site_id])
+    """Unresolved privacy alarms, newest first: all of them, or one site's together with the server-wide ones."""
+    return service.open_alarms(session, None if site_id is None else [site_id], kinds=PRIVACY_KINDS)
 
 
 def _raise_overdue(session: DbSession, site: Site, deadline: datetime, at: datetime) -> int:

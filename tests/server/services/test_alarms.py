@@ -201,3 +201,10 @@ def test_open_alarms_of_a_site_include_server_wide_ones(erased: Erased, make_sit
     assert {a.ref for a in alarms.open_alarms(db.session, erased.site.id)} == {str(erased.receipt.id), "80%"}
     assert {a.ref for a in alarms.open_alarms(db.session, other.id)} == {"80%"}
     assert db.session.scalar(select(func.count()).select_from(Alarm)) == 3
+
+
+def test_the_privacy_list_leaves_doors_and_terminals_to_the_guard(erased: Erased) -> None:
+    check(erased.erased_at + timedelta(hours=25))
+    db.session.add(Alarm(kind=AlarmKind.DOOR_FORCED, ref="e-1", message="forced", site_id=erased.site.id))
+    db.session.commit()
+    assert [a.kind for a in alarms.open_alarms(db.session, erased.site.id)] == [AlarmKind.ERASURE_OVERDUE]
