@@ -27,7 +27,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from standardwebhooks.webhooks import Webhook as Signer
@@ -59,6 +59,9 @@ TIMEOUT_SECONDS = 5.0
 QUEUE_BATCH = 500
 DELIVERY_BATCH = 100
 USER_AGENT = "Gatehouse-Webhooks/1"
+# Finished deliveries are kept this long for the console's counts and an operator's questions, then deleted.
+KEEP_FINISHED = timedelta(days=7)
+PRUNE_EVERY = timedelta(hours=1)
 
 
 class Poster(Protocol):
@@ -308,6 +311,19 @@ def reset_webhook(session: DbSession, webhook_id: int, now: datetime | None = No
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def prune(session: DbSession, before: datetime) -> int:
+    """Delete deliveries that finished (delivered, or given up) before `before`; how many. No commit."""
+    result = session.execute(
+        delete(WebhookDelivery).where(
+            or_(
+                and_(WebhookDelivery.status == DeliveryStatus.DELIVERED, WebhookDelivery.delivered_at < before),
+                and_(WebhookDelivery.status == DeliveryStatus.FAILED, WebhookDelivery.last_attempt_at < before),
+            )
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 class WebhookSender:
     """The delivery loop of the worker process: queue new items and deliver due ones about once a second."""
 
@@ -325,12 +341,16 @@ class WebhookSender:
         self.interval = interval
         self.backoff = backoff or Backoff()
         self.clock = clock
+        self._pruned_at: datetime | None = None
 
     def run_once(self) -> Outcome:
-        """One round: queue, then deliver what is due."""
+        """One round: queue, then deliver what is due (and, once an hour, forget old finished deliveries)."""
         with self.app.app_context():
             try:
                 now = self.clock()
+                if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+                    prune(db.session, now - KEEP_FINISHED)
+                    self._pruned_at = now
                 queue_new(db.session, now)
                 db.session.commit()
                 return deliver_due(db.session, state().keys, self.post, now=now, backoff=self.backoff)

@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from gatehouse_core.keyring import ServerKeys
 from server.app import create_app
 from server.extensions import db
-from server.link.webhook_sender import Backoff, WebhookSender, deliver_due, queue_new
+from server.link.webhook_sender import KEEP_FINISHED, Backoff, WebhookSender, deliver_due, prune, queue_new
 from server.models import DeliveryStatus, Door, FeedKind, Site, Webhook, WebhookDelivery, utcnow
 from server.services.integrations import webhooks
 from server.services.operations import feed
@@ -232,3 +232,22 @@ def test_the_loop_delivers_until_stopped(
         stop.set()
         thread.join()
     assert len({headers["webhook-id"] for headers, _ in receiver.accepted}) == 2
+
+
+def test_finished_deliveries_are_forgotten_after_a_week(app: Flask, keys: ServerKeys) -> None:
+    hook, _ = _register(keys, "https://pms.example/h", ("access.granted",))
+    now = utcnow()
+    old = now - KEEP_FINISHED - timedelta(minutes=1)
+    rows = [
+        (1, DeliveryStatus.DELIVERED, old), (2, DeliveryStatus.FAILED, old),
+        (3, DeliveryStatus.DELIVERED, now), (4, DeliveryStatus.PENDING, old),
+    ]  # fmt: skip
+    for feed_id, status, at in rows:
+        db.session.add(
+            WebhookDelivery(webhook_id=hook.id, feed_id=feed_id, message_id=f"m{feed_id}", status=status,
+                            last_attempt_at=at, delivered_at=at if status is DeliveryStatus.DELIVERED else None)
+        )  # fmt: skip
+    db.session.commit()
+    assert prune(db.session, now - KEEP_FINISHED) == 2
+    db.session.commit()
+    assert sorted(r.feed_id for r in db.session.scalars(select(WebhookDelivery))) == [3, 4]
