@@ -21,6 +21,7 @@ class MainPage:
 MAIN_PAGES = [
     MainPage("login", "/login", public=True),
     MainPage("dashboard", "/"),
+    MainPage("operations", "/operations"),
     MainPage("people", "/people"),
     MainPage("person", "/people/{person}"),
     MainPage("person-new", "/people/new"),
