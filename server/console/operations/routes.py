@@ -50,6 +50,7 @@ for _name, _helper in (
     ("link_words", words.link),
     ("severity_words", words.severity),
     ("alarm_kind_words", words.alarm_kind),
+    ("ops_time", rows.short_time),
 ):
     bp.add_app_template_global(_helper, _name)
 

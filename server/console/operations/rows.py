@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from markupsafe import Markup
 from sqlalchemy import select
 
 from gatehouse_core.wire.messages import Decision, EntryMethod
@@ -23,6 +24,7 @@ from server.models import (
     Person,
     PersonKind,
     Site,
+    utcnow,
 )
 from server.services.operations import alarms, door_states, feed
 from server.services.reports import timefmt
@@ -259,6 +261,14 @@ def _when(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
-def local(value: datetime | None, zone: str) -> str:
-    """A moment in a site's zone, 24-hour with seconds ('—' when unknown)."""
-    return timefmt.site_time(value, zone, seconds=True) if value is not None else "—"
+def short_time(value: datetime | None, zone: str, now: datetime | None = None) -> Markup:
+    """A <time> element for a busy screen: the site's local time of day (with the date when not today), the
+    full time with its zone as the tooltip; '—' when unknown."""
+    if value is None:
+        return Markup("—")
+    local = value.astimezone(timefmt.zone(zone))
+    today = (now or utcnow()).astimezone(timefmt.zone(zone)).date()
+    shown = f"{local:%H:%M:%S}" if local.date() == today else f"{local:%Y-%m-%d %H:%M}"
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        value.astimezone(UTC).isoformat(), timefmt.site_time(value, zone, seconds=True), shown
+    )

@@ -28,7 +28,10 @@ class Settings:
 
     lifetime: float = 300.0  # seconds before the stream ends and the browser reconnects
     poll: float = 0.25  # seconds between reads of the feed table
-    heartbeat: float = 15.0  # seconds of silence before a comment keeps proxies from closing the connection
+    heartbeat: float = 15.0  # seconds between comments that keep proxies from closing the connection
+    # Seconds of silence before an empty comment: waitress learns that a browser has left only when a write to it
+    # fails, and each open stream holds one of its threads, so a stream writes often enough to find out quickly.
+    probe: float = 1.0
     retry_ms: int = 2000  # the browser's wait before reconnecting
     batch: int = 200  # feed items read at once; a longer backlog is read again without sleeping
 
@@ -73,9 +76,10 @@ def events(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[str]:
-    """The stream's text: the retry hint, then each item after `after` as it is stored, heartbeats, until the
-    lifetime ends, the client is gone or `still_allowed` (checked at each heartbeat) says no."""
-    started = last_sent = clock()
+    """The stream's text: the retry hint, then each item after `after` as it is stored, heartbeats (and probes
+    between them), until the lifetime ends, the client is gone or `still_allowed` (checked at each heartbeat)
+    says no."""
+    started = last_sent = last_beat = clock()
     if after is None:
         with open_session() as session:
             after = feed.latest_id(session)
@@ -86,7 +90,8 @@ def events(
             items = feed.items_after(session, after, site_ids=scope.site_ids, limit=settings.batch)
             messages = render(session, items) if items else []
             allowed = True
-            if not items and clock() - last_sent >= settings.heartbeat:
+            beat = not items and clock() - last_beat >= settings.heartbeat
+            if beat:
                 allowed = still_allowed(session)
         if not allowed:
             return
@@ -102,7 +107,10 @@ def events(
             yield text
             if len(items) == settings.batch:
                 continue  # more waiting: read on without sleeping
-        elif clock() - last_sent >= settings.heartbeat:
-            last_sent = clock()
+        elif beat:
+            last_sent = last_beat = clock()
             yield ": heartbeat\n\n"
+        elif clock() - last_sent >= settings.probe:
+            last_sent = clock()
+            yield ":\n\n"
         sleep(settings.poll)

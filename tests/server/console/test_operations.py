@@ -7,7 +7,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from sqlalchemy import select
 from gatehouse_core.schedule import ALWAYS
 from gatehouse_core.wire.messages import Decision, DoorState, EntryMethod, EventRecord
 from server.console.operations.routes import SETTINGS_KEY
+from server.console.operations.rows import short_time
 from server.console.operations.stream import Settings, parse_after
 from server.extensions import db
 from server.link import event_ingest
@@ -251,6 +252,14 @@ def quick_stream(app: Flask) -> Iterator[None]:
     app.config[SETTINGS_KEY] = Settings(lifetime=0.6, poll=0.02, heartbeat=0.2)
     yield
     app.config.pop(SETTINGS_KEY, None)
+
+
+def test_short_time_names_the_date_only_when_not_today() -> None:
+    now = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
+    today = str(short_time(now, "Asia/Shanghai", now))
+    assert ">12:00:00</time>" in today and 'datetime="2026-03-10T04:00:00+00:00"' in today
+    assert ">2026-03-09 12:00</time>" in str(short_time(now - timedelta(days=1), "Asia/Shanghai", now))
+    assert str(short_time(None, "UTC")) == "—"
 
 
 def test_parse_after() -> None:
