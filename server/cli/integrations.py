@@ -163,6 +163,26 @@ def webhooks_remove(config_path: Path, webhook_id: int) -> None:
     click.echo(f"removed webhook {webhook_id}")
 
 
+@webhooks_group.command("rotate-secret")
+@config_option
+@click.argument("webhook_id", type=int)
+def webhooks_rotate(config_path: Path, webhook_id: int) -> None:
+    """Give a webhook a new signing secret, printed once; deliveries from now on are signed with it."""
+    from server.extensions import db
+    from server.services.audit import Actor
+    from server.services.errors import DomainError
+    from server.services.integrations import webhooks
+    from server.state import state
+
+    with _database(config_path):
+        try:
+            _hook, secret = webhooks.rotate_secret(db.session, Actor(ACTOR), state().keys, webhook_id)
+            db.session.commit()
+        except DomainError as exc:
+            fail(exc.message)
+    click.echo(f"signing secret of webhook {webhook_id} (shown once): {secret}")
+
+
 @webhooks_group.command("deliver")
 @config_option
 @click.option("--once", is_flag=True, help="One round (queue, then send what is due), then exit.")

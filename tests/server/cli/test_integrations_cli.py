@@ -78,6 +78,8 @@ def test_api_keys_and_webhooks_from_the_command_line(config: Path) -> None:
     assert re.search(r"signing secret \(shown once\): whsec_\S+", added.output)
     listed = _run(config, "webhooks", "list").output
     assert "http://127.0.0.1:9/h" in listed and "whsec_" not in listed and "never delivered" in listed
+    rotated = _run(config, "webhooks", "rotate-secret", "1")
+    assert rotated.exit_code == 0 and re.search(r"\(shown once\): whsec_\S+", rotated.output)
     delivered = _run(config, "webhooks", "deliver", "--once")
     assert delivered.exit_code == 0 and "delivered 0" in delivered.output
     assert _run(config, "webhooks", "remove", "1").exit_code == 0
