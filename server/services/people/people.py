@@ -154,6 +154,11 @@ def update_person(session: DbSession, actor: Actor, person: Person, **fields: An
         setattr(person, name, cleaned[name])
     if "phone" in changed:
         app_accounts.sync_phone(session, person)
+    if "kind" in changed:
+        # Terminals decide by kind under a lockdown and past the offline bound (staff only): they must learn it.
+        journal.append(
+            session, person.site_id, JournalKind.PERSON_STATUS, {"person": person.pseudonym, "kind": person.kind.value}
+        )
     if changed:
         # Field names only: the audit log must not become a second copy of personal data.
         audit.record(

@@ -9,11 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.extensions import db
-from server.models import JournalEntry, JournalKind, Site
+from server.models import JournalEntry, JournalKind, PersonKind, Site
 from server.services import journal
 from server.services.access import sites
 from server.services.access.sites import DoorMethods
 from server.services.errors import Conflict
+from server.services.people import people
 from tests.conftest import TEST_ACTOR
 
 
@@ -73,3 +74,19 @@ def test_concurrent_writers_get_distinct_numbers(make_site, app):
     assert errors == []
     seqs = [e.seq for e in journal.entries_after(db.session, site_id, 0, limit=500)]
     assert seqs == list(range(1, 81))
+
+
+def test_a_change_of_kind_reaches_terminals_and_other_edits_do_not(make_site, make_person):
+    # Terminals admit by kind under a lockdown and past the offline bound (staff only).
+    site = make_site()
+    person = make_person(site, "Li Wei")
+    before = site.journal_seq
+    people.update_person(db.session, TEST_ACTOR, person, unit="3-1201")
+    db.session.commit()
+    assert site.journal_seq == before
+    people.update_person(db.session, TEST_ACTOR, person, kind=PersonKind.STAFF)
+    db.session.commit()
+    entry = db.session.scalars(select(JournalEntry).where(JournalEntry.site_id == site.id, JournalEntry.seq > before))
+    assert [(e.kind, e.payload) for e in entry] == [
+        (JournalKind.PERSON_STATUS, {"person": person.pseudonym, "kind": "staff"})
+    ]
