@@ -12,6 +12,11 @@ from server.services.reports import timefmt
 
 # Every action the services audit (tests/server/console/test_audit_words.py holds new ones to a label).
 ACTION_LABELS: dict[str, Any] = {
+    "alarm.acknowledge": _l("Alarm acknowledged"),
+    "alarm.resolve": _l("Alarm resolved"),
+    "api_key.created": _l("Integration API key created"),
+    "api_key.revoked": _l("Integration API key revoked"),
+    "api_key.used": _l("Integration API key used"),
     "app.refresh_reused": _l("Phone app: a used sign-in token was presented again"),
     "app.sign_in": _l("Phone app: signed in"),
     "app.sign_out": _l("Phone app: signed out"),
@@ -27,7 +32,12 @@ ACTION_LABELS: dict[str, Any] = {
     "credential.capture_requested": _l("Card reading requested at a terminal"),
     "credential.revoke": _l("Credential revoked"),
     "door.create": _l("Door added"),
+    "door.emergency_release": _l("Emergency release started"),
+    "door.emergency_release.lift": _l("Emergency release lifted"),
+    "door.lockdown": _l("Lockdown started"),
+    "door.lockdown.lift": _l("Lockdown lifted"),
     "door.rename": _l("Door renamed"),
+    "door.unlock_schedule": _l("Door unlock schedule changed"),
     "door.update": _l("Door entry methods changed"),
     "events.export": _l("Events exported"),
     "group.add_member": _l("Person added to an access group"),
@@ -52,6 +62,7 @@ ACTION_LABELS: dict[str, Any] = {
     "privacy.retention_settings": _l("Retention settings changed"),
     "retention.purge": _l("Old data removed by retention"),
     "site.create": _l("Site created"),
+    "site.offline_bound": _l("Offline bound changed"),
     "template.add": _l("Face template enrolled"),
     "template.delete": _l("Face templates deleted"),
     "terminal.open_door": _l("Door opened from the console"),
@@ -62,6 +73,11 @@ ACTION_LABELS: dict[str, Any] = {
     "user.login": _l("Signed in to the console"),
     "user.logout_everywhere": _l("Signed out of the console everywhere"),
     "user.set_password": _l("Console password set"),
+    "webhook.deleted": _l("Webhook removed"),
+    "webhook.disabled": _l("Webhook turned off"),
+    "webhook.enabled": _l("Webhook turned on"),
+    "webhook.registered": _l("Webhook registered"),
+    "webhook.secret_rotated": _l("Webhook signing secret replaced"),
 }
 
 # The part of an action before its dot, for the action filter's groups ("every people action").

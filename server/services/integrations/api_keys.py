@@ -61,7 +61,7 @@ def _check_name(name: str) -> str:
     if not name:
         raise RuleViolation("Name the key after the system that will use it.", code="name_required")
     if len(name) > NAME_MAX:
-        raise RuleViolation(f"Keep the name under {NAME_MAX} characters.", code="name_too_long")
+        raise RuleViolation(f"Keep the name under {NAME_MAX} characters.", code="key_name_too_long")
     return name
 
 

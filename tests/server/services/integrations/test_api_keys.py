@@ -36,7 +36,7 @@ def test_a_key_is_shown_once_and_stored_as_its_hash(app: Flask, make_site: Calla
 
 @pytest.mark.parametrize(
     ("name", "scopes", "code"),
-    [("", ["events:read"], "name_required"), ("x" * 121, ["events:read"], "name_too_long"),
+    [("", ["events:read"], "name_required"), ("x" * 121, ["events:read"], "key_name_too_long"),
      ("PMS", [], "no_scope"), ("PMS", ["events:write"], "unknown_scope")],
 )  # fmt: skip
 def test_invalid_keys_are_refused(app: Flask, name: str, scopes: list[str], code: str) -> None:

@@ -38,7 +38,8 @@ def test_stored_events_appear_once_in_order_by_site_and_topic(
     events.ingest(db.session, batch)  # redelivered: stored once, so fed once
     db.session.commit()
 
-    items = feed.items_after(db.session, start)
+    # The keypad alarm also raises an alarm (its own feed item, alarm.raised): here, the access events.
+    items = feed.items_after(db.session, start, topics=feed.ACCESS_TOPICS)
     assert [feed.payload(i)["uid"] for i in items] == [granted.uid, denied.uid, elsewhere.uid]
     assert [i.topic for i in items] == ["access.granted", "access.denied", "access.alarm"]
     assert all(i.kind is FeedKind.EVENT for i in items) and items[0].id < items[1].id < items[2].id
@@ -48,11 +49,11 @@ def test_stored_events_appear_once_in_order_by_site_and_topic(
         "id", "uid", "occurred_at", "site_id", "door_id", "terminal_id", "method", "decision", "reason", "person",
     }  # fmt: skip
 
-    assert [i.site_id for i in feed.items_after(db.session, start, site_ids=[south.id])] == [south.id]
+    assert {i.site_id for i in feed.items_after(db.session, start, site_ids=[south.id])} == {south.id}
     assert [i.topic for i in feed.items_after(db.session, start, topics=["access.denied"])] == ["access.denied"]
     assert [i.id for i in feed.items_after(db.session, items[0].id, limit=1)] == [items[1].id]
-    assert feed.latest_id(db.session) == items[-1].id
+    assert feed.latest_id(db.session) >= items[-1].id
 
-    assert feed.prune(db.session, utcnow() + timedelta(seconds=1)) == 3
+    assert feed.prune(db.session, utcnow() + timedelta(seconds=1)) == 4  # three events and the alarm
     db.session.commit()
     assert feed.items_after(db.session, start) == []
