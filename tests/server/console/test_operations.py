@@ -28,6 +28,7 @@ from server.models import (
     AlarmSeverity,
     AuditEntry,
     ConsoleRole,
+    Door,
     DoorLiveState,
     FeedKind,
     PersonKind,
@@ -321,6 +322,18 @@ def test_stream_delivers_items_stored_while_it_runs(
     door = json.loads(got[2]["data"])
     assert got[2]["event"] == "door" and door["door"] == world["side"] and door["cue"] is True
     assert 'data-state="held_open"' in door["html"]
+
+
+def test_streamed_rows_are_escaped(client: FlaskClient, world: dict[str, Any], quick_stream: None) -> None:
+    door = db.session.get(Door, world["gate"])
+    assert door is not None
+    door.name = "<script>alert(1)</script>"
+    db.session.commit()
+    (item,) = store_events(world, ("gate", None, Decision.GRANT))
+    login(client, "guard1")
+    (event,) = sse(client.get(f"/operations/stream?after={item - 1}").text)
+    html = json.loads(event["data"])["html"]
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 def test_stream_ends_when_the_login_ends(client: FlaskClient, world: dict[str, Any], app: Flask) -> None:
