@@ -3,7 +3,7 @@
 It publishes the journal to terminals, answers their birth messages, records their acknowledgements
 and erasure confirmations, stores their access events exactly once (their alarm events raising alarms),
 records their doors' live states, alarms on terminals silent too long, and sends the console's terminal
-commands (recording the replies). MQTT callbacks only enqueue;
+commands (recording the replies); a thread of its own delivers webhooks. MQTT callbacks only enqueue;
 one loop thread does all database work and all publishing, so each terminal sees messages in order.
 Messages are routed by their topic's channel through one table (`Worker.handlers`). Snapshots go out a
 few parts per loop turn (server/link/snapshots.py), so one terminal's snapshot never holds back another
@@ -42,6 +42,7 @@ from server.link.acks_and_events import AckEventStore
 from server.link.command_sender import CommandSender
 from server.link.publisher import Delivery, SyncPublisher
 from server.link.snapshots import ALARM_QUIET
+from server.link.webhook_sender import WebhookSender
 from server.services import journal
 from server.services.errors import NotFound
 from server.services.operations import alarms as operations_alarms
@@ -147,6 +148,9 @@ class Worker:
         poll = self.config.sync.poll_interval_ms / 1000
         # Housekeeping jobs first run a minute after start, then each at its own interval.
         due = dict.fromkeys(("prune", "erasures", "retention", "offline"), time.monotonic() + 60)
+        # Webhook deliveries wait on receivers (up to their timeout): a thread of their own, so no terminal waits.
+        webhooks = threading.Thread(target=WebhookSender(self.app).run, args=(self.stop_event,), name="webhooks")
+        webhooks.start()
         try:
             while not self.stop_event.is_set():
                 # With snapshot parts to send, only look for messages; otherwise wait for them.
@@ -164,6 +168,8 @@ class Worker:
                 self._client.publish(server_status(), STATUS_OFFLINE, qos=1, retain=True).wait_for_publish(2)
             self._client.disconnect()
             self._client.loop_stop()
+            self.stop_event.set()
+            webhooks.join(10)
             with self.app.app_context():
                 db.engine.dispose()
 
