@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from markupsafe import Markup, escape
+
 # Colours the stylesheet defines (--series-1 .. --series-6); more series than this share an "other" one.
 SERIES = 6
 WIDTH = 480
@@ -67,6 +69,27 @@ class StackedColumns:
     columns: tuple[Column, ...]
     legend: tuple[tuple[int, str, int], ...]  # (class number, name, the series' sum over every column)
     maximum: int
+
+
+def column_shapes(chart: StackedColumns) -> Markup:
+    """The columns' SVG shapes and day labels, drawn in one pass (a Jinja loop spent 10 ms on 200 rectangles).
+
+    Coordinates are numbers and class names digits; only the day labels are text, and they are escaped.
+    """
+    parts: list[str] = []
+    for col in chart.columns:
+        parts.append('<g class="column">')
+        parts.extend(
+            f'<rect class="series-{s.series:d}" x="{s.x}" y="{s.y}" width="{s.width}" height="{s.height}"></rect>'
+            for s in col.segments
+        )
+        if col.shown_label:
+            label = escape(col.shown_label)
+            parts.append(
+                f'<text class="day" x="{col.center}" y="{chart.bottom + 16}" text-anchor="middle">{label}</text>'
+            )
+        parts.append("</g>")
+    return Markup("".join(parts))  # noqa: S704  # nosec B704  (numbers and escaped labels only)
 
 
 @dataclass(frozen=True)

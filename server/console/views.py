@@ -122,6 +122,7 @@ def dashboard() -> ResponseReturnValue:
         "dashboard.html",
         figures=figures,
         entries_chart=entries,
+        column_shapes=charts.column_shapes,
         methods=methods,
         refusals_chart=refusals_chart(figures.activity),
         refusals=activity.top(figures.activity.window.refusals, len(figures.activity.window.refusals)),

@@ -81,3 +81,13 @@ def test_bars_scale_to_the_largest_and_leave_room_for_the_value():
 def test_no_bars():
     made = charts.bars([])
     assert made.bars == () and made.maximum == 0
+
+
+def test_column_shapes_draw_every_segment_and_escape_the_day_labels():
+    chart = charts.stacked_columns(["<b>1</b>", "d2"], ["Card", "Face"], [[2, 1], [0, 3]], height=220)
+    drawn = str(charts.column_shapes(chart))
+    segments = [s for col in chart.columns for s in col.segments]
+    assert drawn.count("<rect ") == len(segments) == 3 and drawn.count('<g class="column">') == 2
+    for s in segments:
+        assert f'<rect class="series-{s.series}" x="{s.x}" y="{s.y}" width="{s.width}" height="{s.height}">' in drawn
+    assert "<b>" not in drawn and "&lt;b&gt;1&lt;/b&gt;" in drawn
