@@ -11,6 +11,7 @@
 
   var MUTE_KEY = "gatehouse.operations.muted";
   var HIGHLIGHT_MS = 6000;
+  var BEEP_GAP_MS = 1500;  // a forced door sends its alarm and its new state together: one beep for both
 
   function fragment(html) {
     var holder = document.createElement("tbody");
@@ -27,12 +28,17 @@
   function Sound(button, root) {
     var audio = null;
     var muted = false;
+    var lastBeep = 0;
     try { muted = window.localStorage.getItem(MUTE_KEY) === "1"; } catch (e) { muted = false; }
 
     function show() {
+      // Sound on but not yet allowed by the browser (no click on this page yet): say what makes it work.
+      var blocked = !muted && !audio && navigator.userActivation && !navigator.userActivation.hasBeenActive;
+      var text = muted ? "data-text-sound-off" : (blocked ? "data-text-sound-blocked" : "data-text-sound-on");
       button.setAttribute("aria-pressed", muted ? "false" : "true");
-      button.querySelector("span").textContent = root.getAttribute(muted ? "data-text-sound-off" : "data-text-sound-on");
+      button.querySelector("span").textContent = root.getAttribute(text);
       button.classList.toggle("ops-muted", muted);
+      button.classList.toggle("ops-blocked", Boolean(blocked));
     }
 
     function context() {
@@ -44,9 +50,10 @@
     }
 
     this.beep = function () {
-      if (muted) { return; }
+      if (muted || Date.now() - lastBeep < BEEP_GAP_MS) { return; }
+      lastBeep = Date.now();
       var ctx = context();
-      if (!ctx) { return; }
+      if (!ctx) { show(); return; }
       if (ctx.state === "suspended") { ctx.resume(); }
       [0, 0.25].forEach(function (offset) {
         var osc = ctx.createOscillator();
@@ -64,7 +71,10 @@
       });
     };
 
+    // Any click on the page allows sound from then on.
+    document.addEventListener("click", function () { if (!muted) { context(); show(); } });
     button.addEventListener("click", function () {
+      if (button.classList.contains("ops-blocked")) { context(); show(); return; }
       muted = !muted;
       try { window.localStorage.setItem(MUTE_KEY, muted ? "1" : "0"); } catch (e) { /* private mode: not kept */ }
       show();
