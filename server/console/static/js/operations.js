@@ -11,7 +11,8 @@
 
   var MUTE_KEY = "gatehouse.operations.muted";
   var HIGHLIGHT_MS = 6000;
-  var BEEP_GAP_MS = 1500;  // a forced door sends its alarm and its new state together: one beep for both
+  var BEEP_GAP_MS = 1500;
+  var RECONNECT_QUIET_MS = 4000;  // the stream's own reconnects (every few minutes) take about two seconds  // a forced door sends its alarm and its new state together: one beep for both
 
   function fragment(html) {
     var holder = document.createElement("tbody");
@@ -150,10 +151,22 @@
 
     setStatus("connecting");
     var source = new EventSource(root.getAttribute("data-stream"));
-    source.addEventListener("open", function () { setStatus("live"); });
+    var pending = null;
+    source.addEventListener("open", function () {
+      clearTimeout(pending);
+      pending = null;
+      setStatus("live");
+    });
     source.addEventListener("error", function () {
-      // CLOSED: the server refused (logged out); otherwise the browser is already reconnecting.
-      setStatus(source.readyState === EventSource.CLOSED ? "stopped" : "reconnecting");
+      // CLOSED: the server refused (logged out). Otherwise the browser is already reconnecting: the server ends
+      // each stream after a few minutes and it reconnects at once, so say so only if that takes a while.
+      if (source.readyState === EventSource.CLOSED) { setStatus("stopped"); return; }
+      if (pending === null) {
+        pending = setTimeout(function () {
+          pending = null;
+          if (source.readyState !== EventSource.OPEN) { setStatus("reconnecting"); }
+        }, RECONNECT_QUIET_MS);
+      }
     });
     listen("access", onAccess);
     listen("alarm", onAlarm);
