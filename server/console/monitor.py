@@ -19,6 +19,7 @@ from wtforms.validators import Length, Optional
 
 from gatehouse_core.wire.messages import Decision, EntryMethod
 from server.console import audit_words
+from server.console.i18n import label
 from server.console.roles import ANY_ROLE, MANAGERS, require_role
 from server.extensions import db
 from server.models import ConsoleRole, Door, Site, Terminal, utcnow
@@ -71,35 +72,38 @@ REASON_LABELS: dict[str, Any] = {
 def method_label(method: EntryMethod | str) -> str:
     """An entry method in the user's language."""
     try:
-        return str(METHOD_LABELS[EntryMethod(method)])
-    except (ValueError, KeyError):
-        return str(method)
+        found = label(METHOD_LABELS, EntryMethod(method))
+    except ValueError:
+        found = None
+    return found if found is not None else str(method)
 
 
 # Alarms a terminal raises from a door's contact (forced, held open) carry the wire's placeholder method
 # `remote` until events have a door-sensor method of their own; the events table names the sensor instead.
 DOOR_SENSOR_REASONS = frozenset({"door_forced", "door_held_open"})
+SENSOR_LABEL = {"sensor": _l("Door sensor")}
 
 
 def event_method_label(method: EntryMethod | str, reason: str | None) -> str:
     """How an event came about, in words: the entry method, or the door's sensor for a door alarm."""
     if reason in DOOR_SENSOR_REASONS:
-        return str(_l("Door sensor"))
+        return label(SENSOR_LABEL, "sensor") or "Door sensor"
     return method_label(method)
 
 
 def decision_label(decision: Decision | str) -> str:
     """A decision in the user's language."""
     try:
-        return str(DECISION_LABELS[Decision(decision)])
-    except (ValueError, KeyError):
-        return str(decision)
+        found = label(DECISION_LABELS, Decision(decision))
+    except ValueError:
+        found = None
+    return found if found is not None else str(decision)
 
 
 def reason_label(reason: str) -> str:
     """A terminal's reason code in the user's language, or the code itself if it is not known here."""
-    label = REASON_LABELS.get(reason)
-    return str(label) if label is not None else reason
+    found = label(REASON_LABELS, reason)
+    return found if found is not None else reason
 
 
 def home_timezone() -> str:
