@@ -340,9 +340,10 @@ def search_people(session: DbSession, query: PeopleQuery, limit: int = 50) -> Pe
         mark = tuple_(anchor.full_name, anchor.id)
         stmt = stmt.where(key > mark if ascending else key < mark)
     name: ColumnElement[str] = Person.full_name.expression
-    if query.q.strip() and dialect == "sqlite":
-        # A text search reads every row anyway; sorting an expression stops SQLite from walking a name index
-        # row by row instead (ten times slower when few people match). PostgreSQL's planner chooses well alone.
+    if query.q.strip():
+        # A text search finds its rows by the trigram indexes (or reads every row, under three characters); sorting
+        # an expression stops the planner from walking the name-order index instead until it has a page, which it
+        # takes for cheaper when many match: PostgreSQL spent 220 ms so on "Wang" at 100,000 people, against 9 ms.
         name = Person.full_name + ""
     order = (name, Person.id) if ascending else (name.desc(), Person.id.desc())
     found = list(session.execute(stmt.order_by(*order).limit(limit + 1)).all())
