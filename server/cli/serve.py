@@ -36,7 +36,10 @@ def server_run(config_path: Path, check_config: bool) -> None:
                     "production mode needs an admin user; create one with "
                     "`gatehouse users create --config FILE --username NAME --role admin`"
                 )
-    httpd = create_server(app, host=config.http.host, port=config.http.port, threads=config.http.threads)
+    # A request lookahead lets waitress notice a closed browser while a live stream (the operations screen) runs.
+    httpd = create_server(
+        app, host=config.http.host, port=config.http.port, threads=config.http.threads, channel_request_lookahead=1
+    )
     stop = threading.Event()
     stop_on_signals(stop)
     threading.Thread(target=lambda: (stop.wait(), httpd.close()), daemon=True).start()

@@ -130,7 +130,7 @@ def write_server_config(data_dir: Path, http_port: int, mqtt_port: int, face: Fa
         "database_url": f"sqlite:///{data_dir / 'gatehouse.db'}",
         "key_dir": "keys",
         "log_level": "INFO",
-        "http": {"host": "127.0.0.1", "port": http_port, "threads": 4},
+        "http": {"host": "127.0.0.1", "port": http_port, "threads": 8},
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port},
     }
     if face is not None:

@@ -107,7 +107,7 @@ class LiveServer:
     def __init__(self, app: Flask) -> None:
         from waitress import create_server
 
-        self._httpd: Any = create_server(app, host="127.0.0.1", port=0, threads=4)
+        self._httpd: Any = create_server(app, host="127.0.0.1", port=0, threads=8, channel_request_lookahead=1)
         self.url = f"http://127.0.0.1:{self._httpd.effective_port}"
         self._thread = threading.Thread(target=self._run, daemon=True)
 

@@ -22,7 +22,18 @@ from tests.support.faces import people_with, photos_of
 pytestmark = [pytest.mark.integration]
 
 # The side navigation, grouped by job: Operations, People, Visitors, Doors & access, Privacy, Administration.
-NAV = ["Dashboard", "Events", "Terminals", "People", "Visitor passes", "Doors & groups", "Privacy", "Audit log"]
+NAV = [
+    "Live operations",
+    "Dashboard",
+    "Events",
+    "Terminals",
+    "People",
+    "Visitor passes",
+    "Doors & groups",
+    "Privacy",
+    "Audit log",
+    "Integrations",
+]
 MANAGER_NAV = [label for label in NAV if label != "Audit log"]
 TRANSLATIONS = REPO / "server" / "console" / "translations" / "zh_CN"
 CARD = "04C1D2E3F4A5B6"
