@@ -29,7 +29,8 @@ from server.link import roster
 from server.link.changes import Changes, changes_in, delta_items, split_parts, template_ids
 from server.link.roster import TerminalScope, TerminalSealer
 from server.link.snapshots import SnapshotStreams
-from server.models import JournalEntry, Site, Terminal, TerminalStatus, utcnow
+from server.models import AlarmKind, JournalEntry, Site, Terminal, TerminalStatus, utcnow
+from server.services.operations import alarms
 from server.services.privacy import erasure
 from server.services.session import DbSession
 
@@ -251,11 +252,14 @@ class SyncPublisher:
             # the next change. Another terminal still ahead of a restored database is caught the same way at its
             # next birth, or by the roster-hash check after a catch-up.
             log.warning("terminal %s is at seq %d beyond the journal (%d); resetting it", terminal.ident, applied, head)
+            _diverged(session, terminal, f"claims change {applied}, beyond the server's last ({head})", head)
             return self._answer_snapshot(session, site, scope, head, birth)
         if applied == head:
             if birth.roster_hash == roster.expected_hash(session, site, scope):
+                alarms.resolve_cause(session, AlarmKind.SYNC_DIVERGENCE, terminal_id=terminal.id)
                 return BirthAnswer("none", head)
             log.warning("terminal %s holds a roster that differs from the server's; sending a snapshot", terminal.ident)
+            _diverged(session, terminal, f"holds a roster that differs from the server's at change {head}", head)
             return self._answer_snapshot(session, site, scope, head, birth)
         first = session.scalar(
             select(func.min(JournalEntry.seq)).where(JournalEntry.site_id == site.id, JournalEntry.seq > applied)
@@ -309,3 +313,16 @@ class SyncPublisher:
         """Tell a terminal which events are stored and which erasures recorded, so it may purge them."""
         receipt = Receipt(terminal=ident, events=tuple(events), rejected=tuple(rejected), erasures=tuple(erasures))
         return self._send(terminal_topic(site_code, ident, Channel.RECEIPT), receipt)
+
+
+def _diverged(session: DbSession, terminal: Terminal, what: str, head: int) -> None:
+    """Raise a sync-divergence alarm for `terminal` (once per journal position); a snapshot is on its way, and the
+    alarm ends when the terminal next reports exactly the server's roster."""
+    alarms.raise_alarm(
+        session,
+        AlarmKind.SYNC_DIVERGENCE,
+        f"{terminal.id}@{head}",
+        site_id=terminal.site_id,
+        terminal_id=terminal.id,
+        message=f"Terminal {terminal.name} {what}; it is being sent the whole roster again.",
+    )

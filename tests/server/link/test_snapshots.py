@@ -200,3 +200,31 @@ def test_a_site_wide_change_streams_snapshots_only_to_terminals_online_now(site_
         pass
     parts = [body for kind, body in recorder.of(b.ident) if kind == "snapshot"]
     assert parts[0]["part"] == 1 and parts[-1]["last"]
+
+
+def test_a_terminal_whose_roster_differs_raises_one_divergence_alarm_until_it_matches(site_of_two, keys):
+    from server.link import roster
+
+    site, a, b = site_of_two["site"], site_of_two["A"], site_of_two["B"]
+    publisher, _recorder, _ = publisher_for(keys)
+    for _ in range(2):  # the repeat (answered by the snapshot in flight) is the same divergence: one alarm
+        publisher.answer_birth(db.session, a, wrong_birth(a, head(site)))
+        db.session.commit()
+    publisher.answer_birth(db.session, b, wrong_birth(b, head(site) + 5))  # claims changes never made
+    db.session.commit()
+    found = db.session.scalars(select(Alarm).where(Alarm.kind == AlarmKind.SYNC_DIVERGENCE)).all()
+    assert sorted(alarm.terminal_id for alarm in found) == sorted([a.id, b.id])
+    assert all(alarm.resolved_at is None for alarm in found)
+    while publisher.advance_snapshots(db.session):
+        pass
+    for terminal in (a, b):
+        matching = Birth(
+            terminal=terminal.ident,
+            applied_seq=head(site),
+            roster_hash=roster.expected_hash(db.session, site, roster.scope_of(db.session, terminal)),
+            software="gatehouse-terminal/0",
+        )
+        assert publisher.answer_birth(db.session, terminal, matching).action == "none"
+        db.session.commit()
+    db.session.expire_all()
+    assert all(alarm.resolved_at is not None and alarm.resolved_by == "system" for alarm in found)
