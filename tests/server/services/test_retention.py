@@ -436,7 +436,7 @@ def test_the_worker_runs_retention_and_the_alarm_check_when_due(app: Flask, esta
     receipt.erased_on_server_at = utcnow() - timedelta(hours=25)
     db.session.commit()
     worker = Worker(app)
-    due = {"prune": float("inf"), "erasures": 0.0, "retention": 0.0}
+    due = {"prune": float("inf"), "erasures": 0.0, "retention": 0.0, "offline": float("inf")}
     worker._housekeeping(due)
     assert due["erasures"] > 0 and due["retention"] > 0 and due["prune"] == float("inf")
     db.session.expire_all()
