@@ -41,6 +41,9 @@ def register_errors(bp: Blueprint) -> None:
     def _http(exc: HTTPException) -> tuple[Response, int]:
         status = exc.code or 500
         code, message = _HTTP_CODES.get(status, ((exc.name or "error").lower().replace(" ", "_"), exc.description))
+        if exc.description and exc.description != type(exc).description:
+            # Our own refusal (a control character in a parameter, say) says what to fix; werkzeug's default does not.
+            message = exc.description
         return error_response(code, message or "", status)
 
     @bp.errorhandler(Exception)
