@@ -29,10 +29,13 @@ MAIN_PAGES = [
     MainPage("doors", "/doors"),
     MainPage("groups", "/groups"),
     MainPage("holidays", "/holidays"),
+    MainPage("door-modes", "/door-modes"),
+    MainPage("offline-bound", "/offline-bound"),
     MainPage("terminals", "/terminals"),
     MainPage("terminal", "/terminals/{terminal}"),
     MainPage("events", "/events"),
     MainPage("audit", "/audit"),
     MainPage("privacy", "/privacy"),
     MainPage("subject-access", "/people/{person}/subject-access"),
+    MainPage("integrations", "/integrations"),
 ]
