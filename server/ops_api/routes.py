@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from gatehouse_core.wire.messages import DoorState
 from server.extensions import db
+from server.models import OverrideMode
 from server.ops_api.auth import authenticate, current_key, needs
 from server.ops_api.errors import error_response, register_errors
 from server.ops_api.schemas import (
@@ -138,6 +139,7 @@ def doors() -> tuple[Response, int]:
                     state=None if line.state == door_states.UNKNOWN else DoorState(line.state),
                     supervised=line.supervised,
                     since=line.since,
+                    mode=OverrideMode(line.mode) if line.mode else None,
                     terminals=[TerminalLink.model_validate(t) for t in line.terminals],
                 )
                 for line in lines

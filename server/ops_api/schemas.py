@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gatehouse_core.wire.messages import DoorState
-from server.models import AlarmKind, AlarmSeverity, TerminalStatus
+from server.models import AlarmKind, AlarmSeverity, OverrideMode, TerminalStatus
 from server.services.operations import feed
 
 MAX_ID = 2**63 - 1
@@ -125,6 +125,9 @@ class DoorOut(Answer):
     state: DoorState | None = Field(description="The state its terminal last reported; null if none has.")
     supervised: bool = Field(description="Whether a door contact reports open and closed.")
     since: AwareDatetime | None = Field(description="When the door entered the state.")
+    mode: OverrideMode | None = Field(
+        None, description="A live lockdown or emergency release of the door; null when it runs normally."
+    )
     terminals: list[TerminalLink]
 
 

@@ -49,6 +49,7 @@ class DoorRow:
     since: datetime | None
     terminals: str | None  # the names of the terminals serving it
     link: str  # online, offline, unknown (never reported) or none (no terminal serves the door)
+    mode: str | None = None  # a live lockdown or emergency release
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def door_row(line: door_states.DoorLine, places: Places) -> DoorRow:
         since=line.since,
         terminals=", ".join(t.name for t in line.terminals) or None,
         link=link,
+        mode=line.mode,
     )
 
 

@@ -40,6 +40,7 @@ from server.models import (
 from server.services import audit, journal
 from server.services.audit import Actor
 from server.services.errors import DomainError, NotFound, RuleViolation
+from server.services.operations import door_states
 from server.services.session import DbSession
 
 MAX_REASON = 500
@@ -128,8 +129,12 @@ def _doors(session: DbSession, site_id: int, door_ids: Sequence[int] | None, gro
 
 
 def _journal_doors(session: DbSession, site_id: int, doors: Iterable[int], mode: str) -> None:
-    for door_id in sorted(set(doors)):
+    wanted = sorted(set(doors))
+    for door_id in wanted:
         journal.append(session, site_id, JournalKind.DOOR_POLICY, {"door": door_id, "mode": mode})
+    # Live screens (the operations door board) redraw these doors with their mode at once.
+    session.flush()
+    door_states.feed_modes(session, site_id, wanted)
 
 
 def _start(

@@ -23,6 +23,7 @@ from server.models import (
     AlarmKind,
     Door,
     DoorLiveState,
+    DoorOverride,
     FeedKind,
     Site,
     Terminal,
@@ -66,6 +67,7 @@ class DoorLine:
     since: datetime | None
     reported_at: datetime | None
     terminals: tuple[TerminalLink, ...]
+    mode: str | None = None  # a live lockdown or emergency release (OverrideMode value); None: normal
 
     @property
     def online(self) -> bool:
@@ -149,6 +151,7 @@ def board(session: DbSession, site_ids: Iterable[int] | None = None) -> list[Doo
         )
         for door_id, *terminal in served:
             links[door_id].append(TerminalLink(*terminal))
+    modes = live_modes(session, [row[0] for row in rows])
     return [
         DoorLine(
             door_id=door_id,
@@ -160,9 +163,34 @@ def board(session: DbSession, site_ids: Iterable[int] | None = None) -> list[Doo
             since=live.since if live is not None else None,
             reported_at=live.reported_at if live is not None else None,
             terminals=tuple(links[door_id]),
+            mode=modes.get(door_id),
         )
         for door_id, door, site_id, site, live in rows
     ]
+
+
+def live_modes(session: DbSession, door_ids: Iterable[int]) -> dict[int, str]:
+    """Each door's live lockdown or emergency release, the one started last deciding (as on the terminal)."""
+    wanted = list(door_ids)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(DoorOverride.door_id, DoorOverride.mode)
+        .where(DoorOverride.door_id.in_(wanted), DoorOverride.lifted_at.is_(None))
+        .order_by(DoorOverride.started_at, DoorOverride.id)
+    )
+    return {door_id: mode.value for door_id, mode in rows}
+
+
+def feed_modes(session: DbSession, site_id: int, door_ids: Iterable[int]) -> None:
+    """A door.state feed item for each door whose mode was just started or lifted, so live screens redraw it."""
+    wanted = set(door_ids)
+    items = [
+        feed.NewItem(FeedKind.DOOR, "door.state", line.door_id, site_id, door_payload(line))
+        for line in board(session, [site_id])
+        if line.door_id in wanted
+    ]
+    feed.record(session, items)
 
 
 def door_payload(line: DoorLine) -> dict[str, Any]:
@@ -174,6 +202,7 @@ def door_payload(line: DoorLine) -> dict[str, Any]:
         "state": line.state,
         "supervised": line.supervised,
         "since": line.since,
+        "mode": line.mode,
         "terminals": [{"id": t.id, "name": t.name, "status": t.status.value} for t in line.terminals],
     }
 

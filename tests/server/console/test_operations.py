@@ -351,3 +351,24 @@ def test_stream_ends_when_the_login_ends(client: FlaskClient, world: dict[str, A
         assert rest.count(": heartbeat") <= 1
     finally:
         app.config.pop(SETTINGS_KEY, None)
+
+
+def test_the_board_marks_a_door_under_lockdown_until_it_is_lifted(client: FlaskClient, world: dict[str, Any]) -> None:
+    from server.services.access import door_modes
+
+    batch = door_modes.start_lockdown(
+        db.session, TEST_ACTOR, site_id=world["north"], door_ids=[world["gate"]], reason="Intruder"
+    )
+    db.session.commit()
+    login(client, "guard1")
+
+    def row(door: str) -> str:
+        html = client.get("/operations").text
+        found = re.search(f'<tr data-door="{world[door]}".*?</tr>', html, re.S)
+        assert found, door
+        return found.group(0)
+
+    assert "Lockdown" in row("gate") and "Lockdown" not in row("side")
+    door_modes.lift(db.session, TEST_ACTOR, batch, "All clear")
+    db.session.commit()
+    assert "Lockdown" not in row("gate")

@@ -141,3 +141,27 @@ def test_bad_unlock_windows_are_refused(make_site, make_door, window):
     door = make_door(make_site())
     with pytest.raises(RuleViolation):
         door_modes.set_unlock_schedule(db.session, TEST_ACTOR, door, [window])
+
+
+def test_the_door_board_and_live_screens_show_a_mode_from_start_to_lift(make_site, make_door):
+    from server.services.operations import door_states, feed
+
+    site = make_site()
+    front, _back = make_door(site, "Front"), make_door(site, "Back")
+    start = feed.latest_id(db.session)
+    batch = door_modes.start_lockdown(db.session, TEST_ACTOR, site_id=site.id, door_ids=[front.id], reason="Intruder")
+    db.session.commit()
+    modes = {line.door: line.mode for line in door_states.board(db.session, [site.id])}
+    assert modes == {"Front": "lockdown", "Back": None}
+    started = feed.items_after(db.session, start, topics=["door.state"])
+    assert [(i.ref_id, feed.payload(i)["mode"]) for i in started] == [(front.id, "lockdown")]
+    release = door_modes.start_emergency_release(db.session, TEST_ACTOR, site_id=site.id, reason="Fire")
+    db.session.commit()
+    modes = {line.door: line.mode for line in door_states.board(db.session, [site.id])}
+    assert modes == {"Front": "emergency_release", "Back": "emergency_release"}  # the one started last decides
+    door_modes.lift(db.session, TEST_ACTOR, release, "Fire out")
+    door_modes.lift(db.session, TEST_ACTOR, batch, "All clear")
+    db.session.commit()
+    assert {line.mode for line in door_states.board(db.session, [site.id])} == {None}
+    last = feed.items_after(db.session, start, topics=["door.state"])[-1]
+    assert last.ref_id == front.id and feed.payload(last)["mode"] is None
