@@ -221,27 +221,6 @@ MESSAGES: dict[str, Any] = {
 # PhotoRejected codes are photo_<reason>: the same advice as gatehouse_core.face.quality.ADVICE, translated.
 # A person's fields, as the people form and the CSV import report them (per field, not as a flash).
 PERSON_FIELD_MESSAGES: dict[str, Any] = {
-    # alarms, door modes, the offline bound
-    "alarm_acknowledged": _l("This alarm has already been acknowledged."),
-    "alarm_resolved": _l("This alarm has already been resolved."),
-    "comment_required": _l("Say what was done about the alarm."),
-    "comment_too_long": _l("Keep the comment under %(n)d characters.", n=ALARM_COMMENT_MAX),
-    "bad_scope": _l("Choose doors or a door group, not both."),
-    "no_door": _l("No such door at this site."),
-    "no_override": _l("This lockdown or emergency release has already been lifted, or does not exist."),
-    "reason_missing": _l("Give a reason; it is kept in the audit log."),
-    "bad_offline_alarm": _l("The offline alarm must come after 1 to 10,080 minutes (a week)."),
-    "bad_max_offline_hours": _l("The offline bound must be 1 to 8,760 hours (a year)."),
-    # integrations
-    "name_required": _l("Give it a name: the system that will use it."),
-    "key_name_too_long": _l("Keep the key's name under %(n)d characters.", n=API_KEY_NAME_MAX),
-    "no_scope": _l("Give the key at least one scope."),
-    "unknown_scope": _l("Choose the key's scopes from the list."),
-    "bad_url": _l("Give the receiver's full URL, starting with https://."),
-    "https_required": _l("Use https:// (plain http only to this machine)."),
-    "url_credentials": _l("Leave the user name and password out of the URL; the signature proves who is sending."),
-    "no_topic": _l("Choose at least one kind of event to send."),
-    "unknown_topic": _l("Choose the kinds of event from the list."),
     "name_missing": _l("Enter the person's full name."),
     "name_too_long": _l("Shorten the name to %(n)d characters or fewer.", n=NAME_MAX),
     "bad_kind": _l("Use resident, staff or visitor."),
