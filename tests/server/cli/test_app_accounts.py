@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from flask_migrate import upgrade
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from gatehouse_core.keyring import load_keys
-from server.app import MIGRATIONS_DIR, create_app
+from server.app import create_app
 from server.cli.main import main
 from server.config import load_server_config
 from server.extensions import db
@@ -27,32 +24,6 @@ from server.services.people import people
 ACTOR = Actor("t")
 PHONE = "+86 138 0000 0001"
 PASSWORD = "plum blossom window 7"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def config(request: pytest.FixtureRequest, tmp_path: Path, key_dir: Path) -> Iterator[Path]:
-    """A server config on an upgraded, empty database."""
-    admin = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'gh.db'}"
-    else:
-        pg_url: str = request.getfixturevalue("pg_url")
-        name = f"gatehouse_cli_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = pg_url.rsplit("/", 1)[0] + f"/{name}"
-    path = tmp_path / "server.toml"
-    path.write_text(f'mode = "production"\ndatabase_url = "{url}"\nkey_dir = "{key_dir}"\n')
-    app = create_app(load_server_config(path))
-    with app.app_context():
-        upgrade(directory=MIGRATIONS_DIR)
-        db.engine.dispose()
-    yield path
-    if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from flask_migrate import upgrade
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from gatehouse_core.wire.messages import Decision, EntryMethod
-from server.app import MIGRATIONS_DIR, create_app
+from server.app import create_app
 from server.cli.main import main
 from server.config import load_server_config
 from server.extensions import db
@@ -43,33 +41,6 @@ def refused(*args: str) -> tuple[int, str]:
     """Exit code and what went to stderr."""
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     return result.exit_code, result.stderr
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def config(request: pytest.FixtureRequest, tmp_path: Path, key_dir: Path) -> Iterator[Path]:
-    """A server config on an upgraded, empty database."""
-    admin = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'gh.db'}"
-    else:
-        pg_url: str = request.getfixturevalue("pg_url")
-        name = f"gatehouse_cli_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = pg_url.rsplit("/", 1)[0] + f"/{name}"
-    path = tmp_path / "server.toml"
-    path.write_text(f'mode = "production"\ndatabase_url = "{url}"\nkey_dir = "{key_dir}"\n')
-    # Migrated here rather than by `gatehouse db upgrade`, which leaves its PostgreSQL pool open.
-    app = create_app(load_server_config(path))
-    with app.app_context():
-        upgrade(directory=MIGRATIONS_DIR)
-        db.engine.dispose()
-    yield path
-    if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
