@@ -16,6 +16,7 @@ from wtforms import SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from server.console.forms import CalendarDateField
+from server.console.i18n import label
 from server.console.roles import MANAGERS, require_role
 from server.extensions import db
 from server.models import AccessGroup, ImportJob, Person, PersonKind, PersonStatus, Site
@@ -136,12 +137,10 @@ def _enum_arg(name: str, enum_cls: Any) -> Any:
 
 
 def _helpers() -> dict[str, Any]:
-    # Each label translated once per page, not once per row (a lookup in the catalogue costs about 0.1 ms).
-    kinds = {kind: str(label) for kind, label in KIND_LABELS.items()}
-    statuses = {status: str(label) for status, label in STATUS_LABELS.items()}
+    # Each label translated once per request, not once per row (i18n.label).
     return {
-        "kind_label": lambda kind: kinds.get(kind, str(kind)),
-        "status_label": lambda status: statuses.get(status, str(status)),
+        "kind_label": lambda kind: label(KIND_LABELS, kind) or str(kind),
+        "status_label": lambda status: label(STATUS_LABELS, status) or str(status),
         "field_label": lambda name: str(FIELD_LABELS.get(name, name)),
         "error_message": field_message,
     }
